@@ -1,0 +1,5 @@
+import sys
+
+from tracejail.cli import main
+
+sys.exit(main())
