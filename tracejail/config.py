@@ -26,3 +26,58 @@ class JailConfig:
     permissive: bool = False              # would-deny/would-kill recorded, allowed
     inject: list[str] = field(default_factory=list)   # --inject specs (strace -e inject style)
     max_violations: int | None = None
+
+    # --- isolation (jail/CLI, issue 2) ---------------------------------------
+    chroot: str | None = None             # -c/--chroot DIR; None = empty read-only tmpfs root
+    rw: bool = False                      # --rw: root (and /proc) writable
+    uid_map: list[tuple[int, int, int]] = field(default_factory=list)   # (inside, outside, count)
+    gid_map: list[tuple[int, int, int]] = field(default_factory=list)
+    uid_explicit_outside: bool = False    # the user named an outside uid (root: may map onto 0)
+    gid_explicit_outside: bool = False
+    hostname: str = "NSJAIL"
+    cwd: str = "/"
+    time_limit: int = 600                 # seconds, 0 = none
+    env: list[str] = field(default_factory=list)       # -E VAR=val | VAR
+    keep_env: bool = False
+    keep_caps: bool = False
+    caps: list[str] = field(default_factory=list)      # --cap CAP_NAME (kept when dropping)
+    silent: bool = False                  # --silent: fds 0/1/2 -> /dev/null
+    stderr_to_null: bool = False
+    skip_setsid: bool = False
+    pass_fd: list[int] = field(default_factory=list)
+    disable_no_new_privs: bool = False
+    nice_level: int = 19
+    max_cpus: int = 0
+    personality: int = 0                  # OR of --persona_* flags
+    # mounts, in command-line order: (kind, src, dst, fstype, options, rw)
+    #   kind: "bind" | "tmpfs" | "mount" | "symlink"
+    mounts: list[tuple] = field(default_factory=list)
+    tmpfs_size: int = 4 * 1024 * 1024
+    disable_proc: bool = False
+    proc_rw: bool = False
+    # rlimits: resource name -> value string as given ("soft"/"hard"/"max"/number in nsjail units)
+    rlimits: dict = field(default_factory=dict)
+    disable_rlimits: bool = False
+    # namespaces
+    clone_newuser: bool = True
+    clone_newns: bool = True
+    clone_newpid: bool = True
+    clone_newipc: bool = True
+    clone_newuts: bool = True
+    clone_newnet: bool = True
+    clone_newcgroup: bool = True
+    clone_newtime: bool = False
+    iface_lo: bool = False                # bring 'lo' up (default: present but down)
+    # cgroups (0 = not set)
+    cgroup_pids_max: int = 0
+    cgroup_mem_max: int = 0
+    cgroup_cpu_ms_per_sec: int = 0
+    cgroup_pids_guard: int = 4096         # default pids.max when none asked (0 disables)
+    # logging
+    log_file: str | None = None
+    verbosity: int = 1                    # 0 quiet (warnings), 1 info, 2 debug; -1 really quiet
+
+    def as_dict(self) -> dict:
+        """Plain-data view for the audit header (tuples become lists)."""
+        from dataclasses import asdict
+        return asdict(self)

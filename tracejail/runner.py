@@ -1,0 +1,143 @@
+"""run(config) -> exit code: policy -> audit -> launcher -> supervisor -> report.
+
+Signals and the wall-clock limit both end in "kill the whole jail" (supervisor
+kill_all + jail pid 1 + cgroup); the exit status says which happened:
+128+sig for SIGINT/SIGTERM/SIGHUP sent to tracejail, 137 for the time limit.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from tracejail.errors import SetupError, UsageError
+
+TIMEOUT_EXIT = 137
+
+
+def inject_syscalls(specs) -> list[str]:
+    """Syscall names named by --inject specs ('[inject=]open,openat:error=ENOENT...')."""
+    names: list[str] = []
+    for spec in specs:
+        head = spec.split(":", 1)[0]
+        if head.startswith("inject="):
+            head = head[len("inject="):]
+        names.extend(n for n in head.split(",") if n and not n.startswith("%"))
+    return names
+
+
+class _Plain:
+    """-Me: no ptrace supervisor; tracejail only waits for jail pid 1."""
+    def __init__(self, launcher):
+        self.launcher = launcher
+
+    def kill_all(self):
+        self.launcher.kill()
+
+    def run(self, pid, deadline=None):
+        from tracejail.supervisor import Outcome
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                return Outcome(125, "exited")
+            if os.WIFEXITED(status):
+                return Outcome(os.WEXITSTATUS(status), "exited")
+            if os.WIFSIGNALED(status):
+                return Outcome(128 + os.WTERMSIG(status), "signaled")
+
+
+def run(config) -> int:
+    from tracejail import audit as audit_mod
+    from tracejail import policy as policy_mod
+    from tracejail.jail.launcher import Launcher
+    from tracejail.jail.log import log
+
+    policy = policy_mod.load_for_config(config)
+    compiled = policy_mod.compile_policy(policy, trace_all=config.audit_all,
+                                         trace_denials=config.permissive,
+                                         trace_extra=inject_syscalls(config.inject))
+    supervised = config.mode == "o"
+    if not supervised and getattr(compiled, "needs_supervisor", False):
+        raise UsageError("this policy needs the ptrace supervisor (it has TRACE rules, --audit-all, "
+                         "--permissive or --inject); -Me runs without one: use -Mo")
+    audit = audit_mod.AuditLog(config.audit, max_mb=config.audit_max_mb)
+    audit.start(config.as_dict(), compiled.digest)
+    launcher = Launcher(config, compiled.bpf)
+    state: dict = {"timeout": False, "signal": None, "sup": None}
+
+    def kill_everything():
+        sup = state["sup"]
+        if sup is not None:
+            try:
+                sup.kill_all()
+            except Exception:
+                pass
+        launcher.kill()
+
+    def on_signal(signo, _frame):
+        state["signal"] = state["signal"] or signo
+        kill_everything()
+
+    def on_alarm(_signo, _frame):
+        state["timeout"] = True
+        kill_everything()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    old[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+    deadline = None
+    if config.time_limit:
+        deadline = time.monotonic() + config.time_limit
+        signal.setitimer(signal.ITIMER_REAL, config.time_limit)
+    outcome = None
+    try:
+        try:
+            pid = launcher.start()
+        except BaseException as e:
+            audit.end(getattr(e, "exit_code", 125), "setup-failed")
+            raise
+        if state["signal"] or state["timeout"]:
+            launcher.kill()
+        if supervised:
+            from tracejail.supervisor import Supervisor
+            sup = Supervisor(compiled, audit, config)
+            try:
+                sup.attach(pid)
+            except OSError as e:
+                launcher.kill()
+                audit.end(125, "setup-failed")
+                raise SetupError(f"attaching the supervisor: {e}") from None
+        else:
+            sup = _Plain(launcher)
+        state["sup"] = sup
+        launcher.release()
+        outcome = sup.run(pid, deadline)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        launcher.kill()
+        launcher.cleanup()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    code, reason = outcome.exit_code, outcome.reason
+    late = launcher.late_error()
+    if late:
+        print(f"tracejail: {late}", file=sys.stderr)
+    if state["timeout"] or reason == "timeout":
+        code, reason = TIMEOUT_EXIT, "timeout"
+        audit.limit("time", seconds=config.time_limit)
+        print(f"tracejail: time limit of {config.time_limit} s exceeded, jail killed", file=sys.stderr)
+    elif state["signal"]:
+        code, reason = 128 + state["signal"], "terminated"
+        log(0, f"tracejail got signal {state['signal']}: jail killed")
+    audit.end(code, reason)
+    if not config.no_report:
+        # CALL SITE for the audit helper's exit report (issue 5).
+        try:
+            from tracejail.audit import report as report_mod
+        except ImportError:
+            report_mod = None
+        if report_mod is not None and hasattr(report_mod, "print_exit_report"):
+            report_mod.print_exit_report(audit, file=sys.stderr)
+    return code
