@@ -1,0 +1,70 @@
+"""learn without a jail: option parsing, glob collapsing, merge data round trip."""
+import pytest
+
+from tracejail.errors import PolicyError, UsageError
+from tracejail.learn import Observations, collapse, generate, parse_argv, read_learn_data
+
+
+def test_parse_argv_splits_learn_and_jail_options():
+    out, merges, jail, cmd = parse_argv(["--chroot", "/", "-o", "x.policy", "--merge", "a.policy",
+                                         "--merge=b.policy", "-t", "5", "--", "/bin/true", "-o"])
+    assert (out, merges, jail, cmd) == ("x.policy", ["a.policy", "b.policy"], ["--chroot", "/", "-t", "5"],
+                                        ["/bin/true", "-o"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["-o", "x", "/bin/true"], ["--", "/bin/true"], ["-o", "x", "--"], ["-o"],
+    ["-o", "x", "-P", "p.policy", "--", "/bin/true"], ["-o", "x", "--permissive", "--", "/bin/true"],
+    ["-o", "x", "-o", "y", "--", "/bin/true"],
+])
+def test_parse_argv_errors(argv):
+    with pytest.raises(UsageError):
+        parse_argv(argv)
+
+
+def test_collapse_directory_prefixes():
+    paths = {f"/usr/lib/python3.11/json/{m}.py": 1 for m in ("__init__", "decoder", "scanner", "encoder")}
+    paths.update({"/usr/lib/python3.11/codecs.py": 2, "/usr/lib/python3.11/io.py": 1,
+                  "/usr/lib/x86_64-linux-gnu/libc.so.6": 1, "/etc/ld.so.cache": 3, "/etc/passwd": 1,
+                  "/etc/hosts": 1, "/tmp/tmpk2j3": 1, "/proc/42/status": 1})
+    got = dict(collapse(paths))
+    assert got == {"/usr/lib/python3.11/**": 7, "/usr/lib/x86_64-linux-gnu/libc.so.6": 1,
+                   "/etc/ld.so.cache": 3, "/etc/passwd": 1, "/etc/hosts": 1,   # depth 1: never /etc/**
+                   "/tmp/**": 1, "/proc/*/status": 1}
+
+
+def test_collapse_keeps_few_files_exact():
+    assert dict(collapse({"/opt/app/a": 1, "/opt/app/b": 2})) == {"/opt/app/a": 1, "/opt/app/b": 2}
+
+
+def test_merge_data_round_trip(tmp_path):
+    o = Observations()
+    o.runs.append("prog")
+    o.calls.update({"read": 3, "socket": 2})
+    o.ints["socket"].update({1: 1, 2: 1})
+    o.paths["openat:filename:r"].update({"/etc/passwd": 1})
+    text, _ = generate(o, "prog")
+    p = tmp_path / "l.policy"
+    p.write_text(text)
+    back = read_learn_data(str(p))
+    assert back.to_json() == o.to_json()
+    p.write_text("POLICY x { ALLOW { read } } USE x DEFAULT KILL\n")
+    with pytest.raises(PolicyError, match="not written by"):
+        read_learn_data(str(p))
+    p.write_text(text.replace("// learn-data: ", "// learn-data: AAAA", 1))
+    with pytest.raises(PolicyError, match="corrupt"):
+        read_learn_data(str(p))
+
+
+def test_generated_policy_keeps_protections_first():
+    o = Observations()
+    o.calls.update({"read": 1, "ptrace": 1, "prctl": 2, "clone3": 1})
+    o.ints["prctl"].update({15: 2})
+    text, warnings = generate(o)
+    assert any("ptrace" in w for w in warnings)
+    body = text.split("POLICY learned")[1]
+    assert body.index("KILL {") < body.index("ALLOW {")
+    allow = body[body.index("ALLOW {"):]
+    assert "ptrace" not in allow and "clone3" not in allow
+    assert "prctl(option) { option == 0xf }" in allow
+    assert "USE learned DEFAULT KILL" in text
