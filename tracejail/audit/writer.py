@@ -1,9 +1,447 @@
-"""Placeholder: accepts every call and writes nothing (replaced by issue 5)."""
+"""AuditLog: the JSON Lines audit writer (issue 5); schema in docs/audit.md.
+
+Why it looks like this:
+- It sits on the supervisor's hot path, so a syscall record is one dict and
+  one call of a prebuilt C JSON encoder (ensure_ascii, compact separators),
+  appended to an in-memory list; the list goes to the file in whole-line
+  blocks of ~64 KiB with os.write on an O_APPEND fd.  No partial last line:
+  a block always ends with a newline, and a failed write is truncated back to
+  the last complete line.
+- Nothing is lost: end() flushes, is idempotent and may be called from the
+  runner's signal path.  A flush blocks the catchable termination signals
+  (after letting already-pending Python handlers run), so a Python signal
+  handler never runs in the middle of a flush; a re-entrant flush is a no-op
+  because the outer one keeps writing until the buffer is empty.
+- Counters for the exit report are kept even without a file (path None).
+- Past --audit-max-mb, records are counted instead of written; start and end
+  records are always written (the end record says how many were dropped).
+- A write error raises AuditWriteError from the recording call, so the
+  supervisor kills the jail (an unaudited run must not go on silently);
+  end() never raises.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import threading
+import time
+
+from tracejail.audit.records import SCHEMA_VERSION, escape_str, json_default
+from tracejail.errors import SetupError, TracejailError
+
+FLUSH_BYTES = 64 * 1024
+
+_ENC = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=json_default,
+                        check_circular=False, allow_nan=True).encode
+_BLOCK = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGALRM,
+          signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ}
+_now = time.time
+_now_ns = time.time_ns
+_esc = json.encoder.encode_basestring_ascii
+_KILLS = frozenset(("KILL", "KILL_THREAD", "KILL_PROCESS"))
+_ALLOWS = frozenset(("ALLOW", "LOG", "TRACE", "USER_NOTIF"))
+
+# counter slots per syscall name
+CALLS, ALLOWED, DENIED, KILLED, ERRORS, WOULD_DENY, WOULD_KILL, INJECTED = range(8)
+COUNTER_NAMES = ("calls", "allowed", "denied", "killed", "errors",
+                 "would_deny", "would_kill", "injected")
+
+
+class AuditWriteError(TracejailError):
+    """The audit file could not be written: the run stops rather than go on unaudited."""
+    exit_code = 125
+
+
+def _tick():
+    """A Python-level call: lets pending signal handlers run *now* (RESUME checks them)."""
+
+
+def _errname(e: int) -> str:
+    import errno
+    return errno.errorcode.get(e, str(e))
 
 
 class AuditLog:
-    def __init__(self, path=None, max_mb=None, **_):
-        self.path = path
+    """See tracejail/audit/__init__.py for the contract and docs/audit.md for records."""
 
-    def __getattr__(self, name):
-        return lambda *a, **k: None
+    def __init__(self, path=None, max_mb=None, *, flush_bytes: int = FLUSH_BYTES, **_):
+        self.path = path
+        self._fd = None
+        self._own_fd = False
+        self._line_mode = False
+        if path == "-":
+            self._fd = 2
+            self._line_mode = True          # stderr is shared: one write per line
+        elif path is not None:
+            try:
+                self._fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                                   | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            except OSError as e:
+                raise SetupError(f"cannot open audit file {path}: {e.strerror}") from None
+            self._own_fd = True
+        self._cap = int(max_mb * 1024 * 1024) if max_mb else None
+        self._flush_at = flush_bytes
+        self._buf: list[str] = []
+        self._buflen = 0
+        self._accepted = 0          # bytes accepted for writing (cap accounting)
+        self._committed = 0         # bytes of complete lines written to the file
+        self._lock = threading.RLock()
+        self._flushing = False
+        self._ended = False
+        self._late = 0              # records after end()
+        self.records = 0            # records written (or buffered)
+        self.dropped = 0            # records counted, not written (cap)
+        self.unfinished = 0         # syscalls whose result never came (--audit-results)
+        self.write_error: str | None = None
+        self._counts: dict[str, list[int]] = {}
+        self._denials: dict[tuple, list] = {}      # (name, verdict, rule, mode) -> [count, example]
+        self._violations: dict[tuple, list] = {}   # (name, verdict, rule) -> [count, example]
+        self._pending: dict[int, dict] = {}        # tid -> syscall record awaiting its retval
+        self._kernel: dict[str, int] | None = None
+        self._t0 = _now()
+        self._signals = 0
+        self._exits = 0
+
+    # ------------------------------------------------------------ output
+
+    def _emit(self, rec: dict, always: bool = False) -> None:
+        self._emit_line(_ENC(rec) + "\n", always)
+
+    def _emit_line(self, line: str, always: bool = False) -> None:
+        n = len(line)                         # ASCII only (ensure_ascii): len() == bytes
+        if self._ended:
+            self._late += 1
+        if self._cap is not None and not always and self._accepted + n > self._cap:
+            self.dropped += 1
+            return
+        self._accepted += n
+        self.records += 1
+        if self._fd is None:
+            return
+        self._buf.append(line)
+        self._buflen += n
+        if self._line_mode or self._buflen >= self._flush_at:
+            self._flush()
+
+    def _flush(self, raising: bool = True) -> None:
+        with self._lock:
+            if self._flushing or not self._buf or self._fd is None:
+                return
+            main = threading.current_thread() is threading.main_thread()
+            old = None
+            try:
+                if main:
+                    old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+                    _tick()                   # handlers already pending run before, not inside
+                self._flushing = True
+                while self._buf:
+                    k = len(self._buf)
+                    data = "".join(self._buf[:k]).encode("ascii")
+                    self._write_all(data)
+                    del self._buf[:k]
+                    self._buflen = sum(map(len, self._buf))
+            except OSError as e:
+                self._fail(e)
+                if raising:
+                    raise AuditWriteError(f"audit: cannot write {self.path}: {e.strerror}") from None
+            finally:
+                self._flushing = False
+                if old is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        off = 0
+        try:
+            while off < len(data):
+                off += os.write(self._fd, view[off:])
+        except OSError:
+            if off and self._own_fd:         # never leave half a line behind
+                try:
+                    os.ftruncate(self._fd, self._committed)
+                except OSError:
+                    pass
+            raise
+        self._committed += len(data)
+
+    def _fail(self, e: OSError) -> None:
+        self.write_error = e.strerror or str(e)
+        lost = len(self._buf)
+        self.dropped += lost
+        self.records -= lost
+        self._buf.clear()
+        self._buflen = 0
+        if self._own_fd:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = None
+
+    # ------------------------------------------------------------ records
+
+    def start(self, config, policy_digest: str | None = None, **fields) -> None:
+        """Jail start: the full configuration and the policy digest."""
+        if hasattr(config, "to_dict"):
+            config = config.to_dict()
+        self._t0 = _now()
+        u = os.uname()
+        rec = {"v": SCHEMA_VERSION, "type": "start", "t": self._t0, "tracejail_pid": os.getpid(),
+               "host_arch": u.machine, "kernel": u.release, "python": platform.python_version(),
+               "policy_digest": policy_digest, "config": config}
+        rec.update(fields)
+        self._emit(rec, always=True)
+
+    def syscall(self, *, pid, tid, arch, nr, name, args, decoded=None, verdict=None,
+                resolved=None, retval=None, mode=None, await_result=False, **extra) -> None:
+        """One supervised syscall.  With await_result=True the record is held
+        until result(tid, retval) (--audit-results); if the result never comes
+        (task killed, jail ended) it is written with "unfinished": true."""
+        action = verdict.action if verdict is not None else "ALLOW"
+        c = self._counts.get(name)
+        if c is None:
+            c = self._counts[name] = [0] * 8
+        c[CALLS] += 1
+        if mode is None and action in _ALLOWS:
+            c[ALLOWED] += 1
+        else:
+            self._count_other(c, name, action, verdict, mode, decoded, retval)
+
+        if self._fd is None and self._cap is None:
+            self.records += 1                 # counters only (no audit file)
+            return
+        # The hot path: the line is formatted by hand (the generic encoder
+        # costs ~8 us per record here); every string goes through the C
+        # escaper, anything unusual through the full encoder.
+        us = str(_now_ns() // 1000)
+        tail = ""
+        if verdict is not None:
+            if action == "ERRNO":
+                tail = ',"errno":%d,"errname":"%s"' % (verdict.value, _errname(verdict.value))
+            elif action in ("TRAP", "TRACE"):
+                tail = ',"value":%d' % verdict.value
+            tail += ',"rule":' + (_esc(verdict.rule) if verdict.rule.__class__ is str
+                                   else _ENC(verdict.rule))
+        if resolved:
+            tail += ',"resolved":{' + ",".join([
+                _esc(k) + ":" + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
+                for k, v in resolved.items()]) + "}"
+        if mode:
+            tail += ',"mode":' + _esc(mode)
+        if extra:
+            tail += "," + _ENC(extra)[1:-1]
+        if decoded:
+            dec = "{" + ",".join([
+                _esc(k) + ":" + (_esc(v) if v.__class__ is str else
+                                 str(v) if v.__class__ is int else _ENC(v))
+                for k, v in decoded.items()]) + "}"
+        else:
+            dec = "null" if decoded is None else "{}"
+        head = ('{"v":%d,"type":"syscall","t":%s.%s,"pid":%d,"tid":%d,"arch":%s,"nr":%d,'
+                '"name":%s,"args":[%s],"dec":%s,"verdict":"%s"' % (
+                    SCHEMA_VERSION, us[:-6], us[-6:], pid, tid, _esc(arch), nr,
+                    _esc(name) if name is not None else "null",
+                    ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6
+                    else ",".join(map(str, args)), dec, action))
+        if await_result and retval is None:
+            old = self._pending.pop(tid, None)
+            if old is not None:
+                self._finish_unfinished(old)
+            self._pending[tid] = [head, tail, name]
+            return
+        if retval is not None:
+            tail += self._ret_text(retval)
+        self._emit_line(head + tail + "}\n")
+
+    def _count_other(self, c, name, action, verdict, mode, decoded, retval):
+        if mode == "injected":
+            c[INJECTED] += 1
+            if action == "ERRNO" or (retval is not None and -4096 < retval < 0):
+                c[ERRORS] += 1
+        elif mode == "would-deny":
+            c[ALLOWED] += 1
+            c[WOULD_DENY] += 1
+        elif mode == "would-kill":
+            c[ALLOWED] += 1
+            c[WOULD_KILL] += 1
+        elif action in _KILLS:
+            c[KILLED] += 1
+        elif action in _ALLOWS:
+            c[ALLOWED] += 1
+        else:
+            c[DENIED] += 1
+            if action == "ERRNO":
+                c[ERRORS] += 1
+        if mode or action not in _ALLOWS:
+            self._note_denial(name, action, verdict, mode, decoded)
+
+    def _note_denial(self, name, action, verdict, mode, decoded):
+        key = (name, str(verdict) if verdict is not None else action,
+               verdict.rule if verdict is not None else None, mode)
+        d = self._denials.get(key)
+        if d is None:
+            from tracejail.supervisor.decode import format_call
+            self._denials[key] = [1, format_call(name, decoded or {})]
+        else:
+            d[0] += 1
+
+    @staticmethod
+    def _ret_text(retval: int) -> str:
+        if -4096 < retval < 0:
+            return ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
+        return ',"ret":%d' % retval
+
+    def result(self, tid: int, retval: int) -> None:
+        """Syscall-exit stop for a record held with await_result=True."""
+        held = self._pending.pop(tid, None)
+        if held is None:
+            return
+        head, tail, name = held
+        retval = retval - (1 << 64) if retval >= 1 << 63 else retval
+        if -4096 < retval < 0 and '"verdict":"ALLOW"' in head:
+            c = self._counts.get(name)
+            if c is not None:
+                c[ERRORS] += 1
+        self._emit_line(head + tail + self._ret_text(retval) + "}\n")
+
+    def _finish_unfinished(self, held):
+        head, tail, _name = held
+        self.unfinished += 1
+        self._emit_line(head + tail + ',"unfinished":true}\n')
+
+    def _flush_pending(self, tid=None):
+        if tid is None:
+            for t in list(self._pending):
+                self._finish_unfinished(self._pending.pop(t))
+        else:
+            held = self._pending.pop(tid, None)
+            if held is not None:
+                self._finish_unfinished(held)
+
+    def process(self, kind: str, pid: int, **fields) -> None:
+        """Lifecycle of a traced task: spawn | exec | exit (status, signal, ...)."""
+        if kind == "exit":
+            self._exits += 1
+            self._flush_pending(fields.get("tid", pid))
+        rec = {"v": SCHEMA_VERSION, "type": kind, "t": _now(), "pid": pid}
+        rec.update(fields)
+        self._emit(rec)
+
+    def signal(self, pid: int, signo: int, **fields) -> None:
+        self._signals += 1
+        try:
+            name = signal.Signals(signo).name
+        except ValueError:
+            name = str(signo)
+        rec = {"v": SCHEMA_VERSION, "type": "signal", "t": _now(), "pid": pid,
+               "signo": signo, "signal": name}
+        rec.update(fields)
+        self._emit(rec)
+
+    def limit(self, kind: str, **fields) -> None:
+        """A limit was hit: time limit, rlimit, cgroup (pids, memory), max violations."""
+        rec = {"v": SCHEMA_VERSION, "type": "limit", "t": _now(), "limit": kind}
+        rec.update(fields)
+        self._emit(rec)
+
+    def violation(self, *, pid=None, tid=None, name=None, nr=None, arch=None, decoded=None,
+                  verdict=None, **fields) -> None:
+        """A policy violation (a kill verdict, foreign arch, ...): its own record
+        besides the syscall record, grouped by rule for the reports."""
+        from tracejail.supervisor.decode import format_call
+        call = format_call(name, decoded or {}) if name or decoded else None
+        rec = {"v": SCHEMA_VERSION, "type": "violation", "t": _now(), "pid": pid, "tid": tid,
+               "arch": arch, "nr": nr, "name": name, "dec": decoded,
+               "verdict": str(verdict) if verdict is not None else None,
+               "rule": verdict.rule if verdict is not None else None, "call": call}
+        rec.update(fields)
+        key = (name, rec["verdict"], rec["rule"])
+        v = self._violations.get(key)
+        if v is None:
+            self._violations[key] = [1, call]
+        else:
+            v[0] += 1
+        self._emit(rec)
+
+    def event(self, kind: str, **fields) -> None:
+        """Any other lifecycle record (e.g. "note", "supervisor_error")."""
+        rec = {"v": SCHEMA_VERSION, "type": kind, "t": _now()}
+        rec.update(fields)
+        self._emit(rec)
+
+    def kernel_counts(self, counts: dict) -> None:
+        """Kernel-decided syscalls (never stopped in the supervisor), when known."""
+        self._kernel = dict(counts)
+
+    def end(self, exit_code: int | None = None, reason: str | None = None, **fields) -> None:
+        """Totals, then flush and close.  Idempotent; never raises; safe from a
+        signal handler.  If records arrived after a first end(), a second call
+        writes a new end record (the last end record is authoritative)."""
+        with self._lock:
+            if self._ended and not self._late and not self._pending:
+                self._flush(raising=False)
+                return
+            try:
+                self._flush_pending()
+                tot = self.totals()
+                rec = {"v": SCHEMA_VERSION, "type": "end", "t": _now(),
+                       "exit_code": exit_code, "reason": reason,
+                       "duration": round(_now() - self._t0, 6), **tot,
+                       "records": self.records + 1, "dropped": self.dropped,
+                       "unfinished": self.unfinished, "kernel": self._kernel,
+                       "write_error": self.write_error}
+                rec.update(fields)
+                self._late = 0
+                self._ended = True
+                self._emit(rec, always=True)
+                self._late = 0
+            except Exception as e:              # pragma: no cover - end must not raise
+                self.write_error = self.write_error or repr(e)
+            self._flush(raising=False)
+            if self._fd is not None and self._own_fd:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        """Close the file (after end()); a later record reopens nothing: it is counted as dropped."""
+        with self._lock:
+            self._flush(raising=False)
+            if self._fd is not None and self._own_fd:
+                os.close(self._fd)
+            self._fd = None
+
+    # ------------------------------------------------------------ counters
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Per-syscall counters for the exit report: name -> {calls, allowed,
+        denied, killed, errors, would_deny, would_kill, injected}."""
+        return {(n if n is not None else "?"): dict(zip(COUNTER_NAMES, c))
+                for n, c in self._counts.items()}
+
+    def totals(self) -> dict:
+        tot = [0] * 8
+        for c in self._counts.values():
+            for i in range(8):
+                tot[i] += c[i]
+        d = {"syscalls": tot[CALLS]}
+        d.update(zip(COUNTER_NAMES[1:], tot[1:]))
+        d["violations"] = sum(v[0] for v in self._violations.values())
+        d["signals"] = self._signals
+        return d
+
+    def denials(self) -> list[dict]:
+        """Denied (or would-be-denied / injected) calls grouped by syscall, verdict, rule, mode."""
+        return [{"name": k[0], "verdict": k[1], "rule": k[2], "mode": k[3], "count": v[0],
+                 "example": v[1]} for k, v in self._denials.items()]
+
+    def violations(self) -> list[dict]:
+        return [{"name": k[0], "verdict": k[1], "rule": k[2], "count": v[0], "example": v[1]}
+                for k, v in self._violations.items()]
+
+    @property
+    def kernel(self) -> dict | None:
+        return self._kernel
