@@ -1,0 +1,173 @@
+"""Shared helpers for the adversarial threat-model tests (tests/test_threat_*.py).
+
+Every test runs a small escape program from tests/progs/tm_*.c through the real
+CLI inside a real jail and checks the *safe outcome* the threat model asks for
+(/work/shared/threat-model.md): the exit status (159 = killed by the seccomp
+policy, 137 = time limit), what the program achieved (its ESCAPED/BLOCKED
+lines, canary text), host-side state, and the audit log.
+
+This module holds no tests; it lives under a test_ name only so pytest's
+rootdir import puts it on sys.path for the other test_threat_* modules.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGS = Path(__file__).resolve().parent / "progs"
+KILLED = 159             # 128 + SIGSYS: killed by the policy (nsjail's convention)
+TIMEOUT = 137
+BASE = ["-R", "/bin", "-R", "/lib", "-R", "/lib64", "-R", "/usr", "-T", "/tmp"]
+CANARY = "TM-CANARY-7f3a9c"   # text of every canary file; must never reach stdout
+# errnos that mean "the policy refused"; anything else means the call reached the kernel
+DENY_ERRNOS = {"EPERM", "EACCES", "ENOSYS"}
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+    err: str
+    argv: list[str]
+    audit: list[dict] = field(default_factory=list)
+    audit_raw: bytes = b""
+
+    def __str__(self) -> str:
+        return (f"rc={self.rc}\nargv={' '.join(self.argv)}\n--- stdout\n{self.out}\n--- stderr\n"
+                f"{self.err[-3000:]}")
+
+    def achieved(self, what: str) -> bool:
+        """The program printed 'ESCAPED <what>' (the call succeeded)."""
+        return any(line.startswith(f"ESCAPED {what}") for line in self.out.splitlines())
+
+    def errno_of(self, what: str) -> str | None:
+        m = re.search(rf"^BLOCKED {re.escape(what)} errno=\d+ (\S+)", self.out, re.M)
+        return m.group(1) if m else None
+
+    def refused(self, what: str, errnos=DENY_ERRNOS) -> bool:
+        """The policy stopped <what>: the jail was killed by it, or the call
+        failed with a policy errno (not EBADF/EINVAL/...: those mean the kernel
+        ran it)."""
+        if self.achieved(what):
+            return False
+        if self.rc == KILLED:
+            return True
+        return self.errno_of(what) in errnos
+
+
+def run_jail(tj, prog: Path, *args: str, opts=(), policy: str | None = None, audit_path: Path | None = None,
+             timeout: float = 60) -> Run:
+    """tracejail run BASE -R <prog dir> [opts] [-P policy] [--audit] -- prog args."""
+    argv = ["run", *BASE, "-R", str(prog.parent), *opts]
+    if policy is not None:
+        argv += ["-P", policy]
+    if audit_path is not None:
+        argv += ["--audit", str(audit_path)]
+    argv += ["--", str(prog), *args]
+    r = tj(*argv, timeout=timeout)
+    run = Run(r.returncode, r.stdout, r.stderr, argv)
+    if audit_path is not None and audit_path.exists():
+        run.audit_raw = audit_path.read_bytes()
+        run.audit = [json.loads(line) for line in run.audit_raw.splitlines() if line.strip()]
+    return run
+
+
+def no_traceback(run: Run) -> None:
+    assert "Traceback" not in run.err, str(run)
+
+
+def assert_killed(run: Run, what: str = "") -> None:
+    """The threat model's 'kill' outcome: exit 159 and nothing achieved."""
+    assert run.rc == KILLED, f"expected policy kill (159) for {what}\n{run}"
+    if what:
+        assert not run.achieved(what), str(run)
+    no_traceback(run)
+
+
+def assert_refused(run: Run, what: str, errnos=DENY_ERRNOS) -> None:
+    assert run.refused(what, errnos), f"{what} was not refused by the policy\n{run}"
+    no_traceback(run)
+
+
+def violations(run: Run) -> list[dict]:
+    """Audit records that report a policy violation/kill (schema of docs/audit.md)."""
+    out = []
+    for rec in run.audit:
+        kind = str(rec.get("type") or rec.get("kind") or rec.get("event") or "")
+        verdict = str(rec.get("verdict") or rec.get("action") or "")
+        if "violation" in kind or verdict.startswith("KILL"):
+            out.append(rec)
+    return out
+
+
+def jailed_pids(exe: Path) -> list[int]:
+    """Host pids whose executable is <exe> (processes left over from a jail)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.readlink(d / "exe") in (str(exe), f"{exe} (deleted)"):
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
+def wait_gone(exe: Path, seconds: float = 3.0) -> list[int]:
+    end = time.monotonic() + seconds
+    while True:
+        left = jailed_pids(exe)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
+
+
+def write_policy(tmp_path: Path, text: str, name: str = "tm.policy") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def popen_jail(prog: Path, *args: str, opts=(), **kw) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "tracejail", "run", *BASE, "-R", str(prog.parent), *opts, "--",
+            str(prog), *args]
+    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def tm_bindir():
+    """A world-traversable copy target for the test binaries: pytest's basetemp
+    sits under a 0700 directory that the jail's unprivileged outside uid cannot
+    bind from."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="tm-threat-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def tm_cc(cc, tm_bindir):
+    """cc for the threat programs (they share tests/progs/tm_common.h); the
+    binary is copied into tm_bindir so the jail can bind it."""
+    import shutil
+
+    def build(name: str, *flags: str) -> Path:
+        src = cc(name, f"-I{PROGS}", *flags)
+        dst = tm_bindir / src.name
+        if not dst.exists():
+            shutil.copy2(src, dst)
+            os.chmod(dst, 0o755)
+        return dst
+    return build
