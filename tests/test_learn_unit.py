@@ -66,5 +66,5 @@ def test_generated_policy_keeps_protections_first():
     assert body.index("KILL {") < body.index("ALLOW {")
     allow = body[body.index("ALLOW {"):]
     assert "ptrace" not in allow and "clone3" not in allow
-    assert "prctl(option) { option == 0xf }" in allow
+    assert "prctl { option == 0xf }" in allow
     assert "USE learned DEFAULT KILL" in text

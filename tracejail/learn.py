@@ -199,17 +199,30 @@ def _is_write_open(name: str, args: list, decoded: dict) -> bool:
     return bool(flags & 0o3) or bool(flags & 0o100) or bool(flags & 0o1000)
 
 
+def _path_indexes(name: str) -> list[tuple[int, list]]:
+    """[(arg index, keys the audit may use for it in "resolved")] for a path syscall."""
+    from tracejail.policy.syscalls import PATH_ARGS, implicit_args
+    try:
+        from tracejail.supervisor.decode import _PARSED, _parse
+        dec = {i: a for i, a, _k, _f in (_PARSED.get(name) or _parse(name))}
+    except Exception:  # decoder tables are optional for this
+        dec = {}
+    kafel = {i: a for a, i in implicit_args(name).items()}
+    return [(i, [k for k in (dec.get(i), kafel.get(i), str(i), f"arg{i}") if k])
+            for i, _dirfd in PATH_ARGS.get(name, ())]
+
+
 def read_audit(path: str, obs: Observations) -> int:
     """Fold the syscall records of one audit file into ``obs``; returns records read."""
-    from tracejail.supervisor.decode import exec_arg, path_args
     n = 0
+    cache: dict = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 r = json.loads(line)
             except ValueError:
                 continue                       # a torn last line after a kill
-            if not isinstance(r, dict) or r.get("type", r.get("kind")) != "syscall":
+            if not isinstance(r, dict) or r.get("type") != "syscall":
                 continue
             n += 1
             name, arch = r.get("name"), r.get("arch", "x86_64")
@@ -218,33 +231,32 @@ def read_audit(path: str, obs: Observations) -> int:
                 continue
             obs.calls[name] += 1
             args = r.get("args") or []
-            decoded = r.get("decoded") or {}
+            decoded = r.get("dec") or r.get("decoded") or {}
             resolved = r.get("resolved") or {}
             if name in INT_ARGS:
                 idx, _, wide = INT_ARGS[name]
                 v = _int_arg(args[idx]) if idx < len(args) else None
                 if v is not None:
                     obs.ints[name][v if wide else v & 0xFFFFFFFF] += 1
-            pargs = path_args(name)
-            if pargs:
-                kind = "w" if name in ("open", "openat", "openat2", "creat") and \
-                    _is_write_open(name, args, decoded) else "r"
-                if exec_arg(name):
-                    kind = "x"
-                for a in pargs:
-                    p = resolved.get(a) if isinstance(resolved, dict) else None
+            pidx = cache.get(name)
+            if pidx is None:
+                pidx = cache[name] = _path_indexes(name)
+            if pidx:
+                kind = "x" if name in ("execve", "execveat") else "r"
+                if name in ("open", "openat", "openat2", "creat") and _is_write_open(name, args, decoded):
+                    kind = "w"
+                for i, keys in pidx:
+                    p = next((resolved[k] for k in keys if isinstance(resolved, dict) and k in resolved), None)
                     if p is None:
-                        p = decoded.get(a)
-                    if isinstance(p, str) and p.startswith("/"):
-                        obs.paths[f"{name}:{a}:{kind}"][p] += 1
-                    else:
-                        obs.paths[f"{name}:{a}:{kind}"]["<unresolved>"] += 1
+                        p = next((decoded[k] for k in keys if k in decoded), None)
+                    ok = isinstance(p, str) and p.startswith("/")
+                    obs.paths[f"{name}:{i}:{kind}"][p if ok else "<unresolved>"] += 1
             if name in ("connect", "bind", "sendto", "sendmsg"):
                 for v in decoded.values():
                     if isinstance(v, dict) and "family" in v:
-                        addr = v.get("address")
-                        port = v.get("port")
-                        obs.addrs[name][f"{v['family']} {addr or ''}{':' + str(port) if port is not None else ''}".strip()] += 1
+                        addr, port = v.get("address"), v.get("port")
+                        text = f"{v['family']} {addr or ''}{':' + str(port) if port is not None else ''}"
+                        obs.addrs[name][text.strip()] += 1
     return n
 
 
@@ -321,12 +333,48 @@ def _q(p: str) -> str:
 
 def path_cond(arg: str, globs: list[str]) -> str:
     """Supervisor predicate: the resolved path of ``arg`` matches one of ``globs``."""
-    return " || ".join(f"{arg} in {_q(g)}" for g in globs)
+    if len(globs) == 1:
+        return f"path({arg}) in {_q(globs[0])}"
+    return f"path({arg}) in [" + ", ".join(_q(g) for g in globs) + "]"
+
+
+O_WRITE_BITS = 0x243      # O_WRONLY|O_RDWR|O_CREAT|O_TRUNC
+FLAGS_ARG = {"open": 1, "openat": 2}
+
+
+def _path_rule(name: str, pidx: list[int], obs: Observations):
+    """-> (condition text, notes, reason-to-allow-whole or "")."""
+    from tracejail.policy.syscalls import implicit_args
+    names = {i: a for a, i in implicit_args(name).items()}
+    conds, notes = [], []
+    for i in pidx:
+        arg = names.get(i, f"arg{i}")
+        parts = []
+        for kind in ("r", "w", "x"):
+            m = obs.paths.get(f"{name}:{i}:{kind}")
+            if not m:
+                continue
+            if "<unresolved>" in m:
+                return "", [], f"{m['<unresolved>']} unresolved"
+            globs = collapse(m)
+            notes += [f"{g} ({c})" + (" write" if kind == "w" else "") for g, c in globs]
+            c = path_cond(arg, [g for g, _ in globs])
+            if kind == "r" and name in FLAGS_ARG:
+                fl = names.get(FLAGS_ARG[name], f"arg{FLAGS_ARG[name]}")
+                c = f"(({fl} & {O_WRITE_BITS:#x}) == 0 && {c})"
+            parts.append(c)
+        if parts:
+            conds.append(parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")")
+    return " && ".join(conds), notes, ""
+
+
+def _int_arg_name(name: str, idx: int, default: str) -> str:
+    from tracejail.policy.syscalls import implicit_args
+    return next((a for a, i in implicit_args(name).items() if i == idx), f"arg{idx}")
 
 
 def generate(obs: Observations, command: str = "") -> tuple[str, list[str]]:
     """Observations -> (policy text, warnings)."""
-    from tracejail.supervisor.decode import path_args
     warnings = []
     used_protected = sorted(n for n in obs.calls if n in PROTECTED)
     if used_protected:
@@ -353,59 +401,27 @@ def generate(obs: Observations, command: str = "") -> tuple[str, list[str]]:
         if name in PROTECTED or name == "clone3":
             continue
         n = obs.calls[name]
-        pargs = path_args(name)
+        pidx = [i for i, _ in _path_indexes(name) if any(k.startswith(f"{name}:{i}:") for k in obs.paths)]
         if name in INT_ARGS and obs.ints.get(name):
             idx, an, wide = INT_ARGS[name]
             vals = obs.ints[name]
             if len(vals) <= INT_LIMIT:
-                params = ", ".join(_arg_names(name)[:idx + 1])
+                an = _int_arg_name(name, idx, an)
                 cond = " || ".join(f"{an} == {v:#x}" if v > 9 else f"{an} == {v}" for v in sorted(vals))
                 allow.append(f"    // {name}: {n} calls, {an} in {{{', '.join(str(v) for v in sorted(vals))}}}\n"
-                             f"    {name}({params}) {{ {cond} }}")
+                             f"    {name} {{ {cond} }}")
                 continue
             allow.append(f"    // {name}: {n} calls, {len(vals)} distinct {an} values (too many for a set)\n"
                          f"    {name}")
             continue
-        if pargs and any(k.startswith(name + ":") for k in obs.paths):
-            conds, notes = [], []
-            unresolved = False
-            names = _arg_names(name)
-            for a in pargs:
-                per_kind = {}
-                for key, m in obs.paths.items():
-                    sc, arg, kind = key.split(":")
-                    if sc != name or arg != a:
-                        continue
-                    if "<unresolved>" in m:
-                        unresolved = True
-                    per_kind[kind] = collapse(m)
-                parts = []
-                for kind in sorted(per_kind):
-                    globs = per_kind[kind]
-                    if not globs:
-                        continue
-                    gl = [g for g, _ in globs]
-                    notes += [f"{g} ({c})" for g, c in globs]
-                    c = path_cond(a, gl)
-                    if kind == "r" and name in ("open", "openat", "openat2"):
-                        fl = "flags" if name != "openat2" else None
-                        if fl:
-                            c = f"((flags & 0x243) == 0 && ({c}))"  # O_WRONLY|O_RDWR|O_CREAT|O_TRUNC
-                    parts.append(c if len(per_kind) == 1 else f"({c})")
-                if parts:
-                    conds.append(" || ".join(parts) if len(pargs) == 1 else "(" + " || ".join(parts) + ")")
-            if unresolved or not conds:
-                allow.append(f"    // {name}: {n} calls, paths not resolvable (fd-relative/faulting): allowed whole\n"
+        if pidx:
+            cond, notes, whole = _path_rule(name, pidx, obs)
+            if whole:
+                allow.append(f"    // {name}: {n} calls, some paths not resolvable ({whole}): allowed whole\n"
                              f"    {name}")
-                continue
-            params = ", ".join(names[:max(names.index(a) for a in pargs) + 1 +
-                                     (1 if name in ("open", "openat") else 0)])
-            if name == "open":
-                params = ", ".join(names[:2])
-            elif name == "openat":
-                params = ", ".join(names[:3])
-            note = "; ".join(notes[:12]) + (f"; ... {len(notes) - 12} more" if len(notes) > 12 else "")
-            allow.append(f"    // {name}: {n} calls: {note}\n    {name}({params}) {{ {' && '.join(conds)} }}")
+            else:
+                note = "; ".join(notes[:10]) + (f"; ... {len(notes) - 10} more" if len(notes) > 10 else "")
+                allow.append(f"    // {name}: {n} calls: {note}\n    {name} {{ {cond} }}")
             continue
         extra = ""
         if obs.addrs.get(name):
@@ -420,27 +436,6 @@ def generate(obs: Observations, command: str = "") -> tuple[str, list[str]]:
     lines.append("// learn-data v1 (used by `tracejail learn --merge`; do not edit)")
     lines += [f"// learn-data: {blob[i:i + 100]}" for i in range(0, len(blob), 100)]
     return "\n".join(lines) + "\n", warnings
-
-
-def _arg_names(name: str) -> list[str]:
-    """Argument names as the policy language declares them (kafel's), so rules
-    read like the man page."""
-    try:
-        from tracejail.policy import syscalls as _sc
-        for attr in ("arg_names", "args_of", "argnames"):
-            fn = getattr(_sc, attr, None)
-            if callable(fn):
-                r = fn(name)
-                if r:
-                    return list(r)
-    except Exception:   # the table is optional; positional names still parse
-        pass
-    fallback = {
-        "open": ["filename", "flags", "mode"], "openat": ["dfd", "filename", "flags", "mode"],
-        "clone": ["clone_flags"], "ioctl": ["fd", "cmd"], "fcntl": ["fd", "cmd"],
-        "socket": ["family"], "socketpair": ["family"], "prctl": ["option"],
-    }
-    return fallback.get(name, [f"a{i}" for i in range(6)])
 
 
 def read_learn_data(path: str) -> Observations:
