@@ -1,31 +1,46 @@
-"""Minimal placeholder event loop: seize, allow every stop, wait for exit.
+"""The supervisor's event loop: one waitpid(__WALL) loop over the whole jail.
 
-Replaced by the real supervisor; exists so the launcher can be built and
-tested end to end meanwhile.
+Stops are told apart only by what a tracee cannot forge: the seccomp stop is
+``status>>8 == SIGTRAP | PTRACE_EVENT_SECCOMP<<8``, a syscall-exit stop is
+``SIGTRAP|0x80`` (TRACESYSGOOD); any other SIGTRAP is a signal and goes back
+to the tracee.  The syscall itself is read with PTRACE_GET_SYSCALL_INFO,
+never from the filter's event message (which a jailed filter could spoof).
+
+Fail closed everywhere: an exception inside the supervisor kills the whole
+jail (tracees are never detached; PTRACE_O_EXITKILL covers the supervisor
+itself dying) and is reported as SupervisorError.
+
+TOCTOU: the policy decides on a snapshot of memory and of the file tree.
+For an allowed open whose verdict read a path, the tracee is stopped again at
+syscall exit and the fd the kernel returned is re-decided on its real path; a
+changed answer kills the jail.  An allowed execve is re-decided on
+/proc/PID/exe at the exec event.  Other path syscalls (unlink, rename,
+chmod...) have no object to check afterwards: a racing thread can still swap
+their argument between check and use (documented weakness).
 """
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.ptrace.restype = ctypes.c_long
-_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+from tracejail.errors import TracejailError
+from tracejail.supervisor import ptrace_api as pt
+from tracejail.supervisor.call import TraceeCall
+from tracejail.supervisor.tracees import Tracee
+from tracejail.verdict import ArgFault, Verdict
 
-PTRACE_CONT = 7
-PTRACE_SEIZE = 0x4206
-PTRACE_O_TRACESYSGOOD = 1
-PTRACE_O_TRACEFORK = 2
-PTRACE_O_TRACEVFORK = 4
-PTRACE_O_TRACECLONE = 8
-PTRACE_O_TRACEEXEC = 0x10
-PTRACE_O_TRACESECCOMP = 0x80
-PTRACE_O_EXITKILL = 0x100000
-OPTIONS = (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
-           | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL)
+SECCOMP_STOP = signal.SIGTRAP | (pt.PTRACE_EVENT_SECCOMP << 8)
+SYSCALL_STOP = signal.SIGTRAP | 0x80
+GROUP_STOP_SIGS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+OPEN_CALLS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0}
+EXEC_CALLS = {"execve": 0, "execveat": 1}
+CLONE_UNTRACED = 0x00800000
+EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
+EXIT_TIMEOUT = 137
 
 
 @dataclass
@@ -35,34 +50,392 @@ class Outcome:
     violation: dict | None = None
 
 
-class Supervisor:
-    def __init__(self, policy=None, audit=None, config=None):
-        self.policy, self.audit, self.config = policy, audit, config
-        self.main_pid = None
+class SupervisorError(TracejailError):
+    """The supervisor itself failed; the jail was killed (fail closed)."""
+    exit_code = 1
 
+
+def _names():
+    from tracejail.policy.syscalls import rtable
+    return rtable("x86_64")
+
+
+def _decoder():
+    try:
+        from tracejail.supervisor.decode import decode
+        return decode
+    except ImportError:
+        return None
+
+
+class Supervisor:
+    def __init__(self, compiled=None, audit=None, config=None):
+        self.compiled, self.audit, self.config = compiled, audit, config
+        self.main_pid: int | None = None
+        self.tracees: dict[int, Tracee] = {}
+        self.killing = False
+        self.kill_reason: str | None = None
+        self.violation: dict | None = None
+        self.violations = 0
+        self.names = _names()
+        self.decode = _decoder()
+        self.audit_results = bool(getattr(config, "audit_results", False))
+        self.permissive = bool(getattr(config, "permissive", False))
+        self.max_violations = getattr(config, "max_violations", None)
+        self.inject = None
+        specs = getattr(config, "inject", None)
+        if specs:
+            from tracejail.supervisor.inject import parse_injections
+            self.inject = parse_injections(specs)
+
+    # -- public API --------------------------------------------------------
     def attach(self, pid: int) -> None:
-        if _libc.ptrace(PTRACE_SEIZE, pid, None, OPTIONS) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, f"PTRACE_SEIZE {pid}: {os.strerror(e)}")
+        pt.seize(pid)
         self.main_pid = pid
 
-    def kill_all(self) -> None:
-        if self.main_pid:
-            try:
-                os.kill(self.main_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    def kill_all(self, reason: str | None = None) -> None:
+        """SIGKILL every jailed task.  Async-signal-safe in the Python sense:
+        sets flags and sends signals, touches no shared structure in place
+        (tasks not yet known are killed at their first stop)."""
+        if reason and not self.kill_reason:
+            self.kill_reason = reason
+        self.killing = True
+        for tid in [self.main_pid, *list(self.tracees)]:
+            if tid:
+                try:
+                    os.kill(tid, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def run(self, pid: int, deadline: float | None = None) -> Outcome:
+        self.main_pid = pid
+        timer = None
+        if deadline is not None:
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.kill_all, ("timeout",))
+            timer.daemon = True
+            timer.start()
+        outcome = None
+        try:
+            outcome = self._loop(pid)
+        except BaseException as e:
+            self.kill_all("error")
+            self._drain()
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            self._audit("limit", "supervisor-error", error=f"{type(e).__name__}: {e}")
+            raise SupervisorError(f"supervisor failure, jail killed: {type(e).__name__}: {e}") from e
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return outcome
+
+    # -- the loop ----------------------------------------------------------
+    def _loop(self, main: int) -> Outcome:
+        outcome = None
+        waitpid = os.waitpid
+        tracees = self.tracees
         while True:
-            wpid, status = os.waitpid(-1, os.__dict__.get("WALL", 0x40000000))
-            if wpid == pid and os.WIFEXITED(status):
-                return Outcome(os.WEXITSTATUS(status), "exited")
-            if wpid == pid and os.WIFSIGNALED(status):
-                return Outcome(128 + os.WTERMSIG(status), "signaled")
-            if os.WIFSTOPPED(status):
-                sig = os.WSTOPSIG(status)
-                inject = 0 if sig in (signal.SIGTRAP, signal.SIGTRAP | 0x80) or (status >> 16) else sig
-                _libc.ptrace(PTRACE_CONT, wpid, None, inject)
-            if deadline is not None and time.monotonic() > deadline:
-                self.kill_all()
+            try:
+                wpid, status = waitpid(-1, pt.WALL)
+            except ChildProcessError:
+                break
+            if status & 0x7F == 0x7F:                      # stopped
+                if self.killing:
+                    self._sigkill(wpid)
+                    continue
+                t = tracees.get(wpid)
+                if t is None:
+                    # first stop of a new task (may arrive before the parent's fork event)
+                    t = tracees[wpid] = Tracee(wpid)
+                st = status >> 8
+                if st == SECCOMP_STOP:
+                    self._seccomp_stop(t)
+                elif st == SYSCALL_STOP:
+                    self._syscall_exit(t)
+                else:
+                    self._other_stop(t, st & 0xFF, st >> 8)
+                continue
+            # exited or killed
+            t = tracees.pop(wpid, None)
+            if self.inject is not None:
+                self.inject.forget(wpid)
+            if os.WIFEXITED(status):
+                self._audit("process", "exit", wpid, code=os.WEXITSTATUS(status))
+            else:
+                self._audit("process", "exit", wpid, signal=os.WTERMSIG(status))
+            if wpid == main and outcome is None:
+                outcome = self._outcome(status)
+                if tracees:
+                    self.kill_all()
+        if outcome is None:                               # main reaped elsewhere: should not happen
+            outcome = Outcome(EXIT_POLICY_KILL if self.violation else 1,
+                              "violation" if self.violation else "terminated", self.violation)
+        return outcome
+
+    def _outcome(self, status: int) -> Outcome:
+        if self.violation is not None:
+            return Outcome(EXIT_POLICY_KILL, "violation", self.violation)
+        if self.kill_reason == "timeout":
+            return Outcome(EXIT_TIMEOUT, "timeout")
+        if os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            return Outcome(code, "terminated" if self.kill_reason == "terminated" else "exited")
+        sig = os.WTERMSIG(status)
+        return Outcome(128 + sig, "terminated" if self.kill_reason == "terminated" else "signaled")
+
+    def _drain(self) -> None:
+        """After kill_all: reap every remaining tracee (kill late arrivals)."""
+        while True:
+            try:
+                wpid, status = os.waitpid(-1, pt.WALL)
+            except ChildProcessError:
+                return
+            except OSError:
+                return
+            if status & 0x7F == 0x7F:
+                self._sigkill(wpid)
+            else:
+                self.tracees.pop(wpid, None)
+
+    @staticmethod
+    def _sigkill(tid: int) -> None:
+        try:
+            os.kill(tid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def _resume(self, t: Tracee, sig: int = 0) -> None:
+        if t.pending is not None:
+            pt.syscall(t.tid, sig)
+        else:
+            pt.cont(t.tid, sig)
+
+    # -- stops ---------------------------------------------------------------
+    def _other_stop(self, t: Tracee, sig: int, event: int) -> None:
+        tid = t.tid
+        if event == 0:                                    # signal-delivery stop: re-inject
+            t.started = True
+            self._audit("signal", tid, sig)
+            self._resume(t, sig)
+        elif event == pt.PTRACE_EVENT_STOP:
+            if t.started and sig in GROUP_STOP_SIGS:
+                pt.listen(tid)                            # group stop: stay stopped, keep tracing
+            else:
+                t.started = True                          # initial auto-attach stop / INTERRUPT
+                self._resume(t)
+        elif event in (pt.PTRACE_EVENT_FORK, pt.PTRACE_EVENT_VFORK, pt.PTRACE_EVENT_CLONE):
+            try:
+                child = pt.geteventmsg(tid)
+            except OSError:
+                return
+            self._audit("process", "spawn", child, parent=tid,
+                        thread=event == pt.PTRACE_EVENT_CLONE)
+            self._resume(t)
+        elif event == pt.PTRACE_EVENT_EXEC:
+            self._exec_event(t)
+        else:
+            self._resume(t)
+
+    def _exec_event(self, t: Tracee) -> None:
+        tid = t.tid
+        try:
+            former = pt.geteventmsg(tid)
+        except OSError:
+            return
+        if former != tid:
+            # a non-leader thread exec'd and took over the leader's tid; the
+            # former tid never reports its exit
+            old = self.tracees.pop(former, None)
+            if old is not None:
+                t.exec_check, t.pending = old.exec_check, old.pending
+                if self.inject is not None:
+                    self.inject.forget(former)
+        t.refresh()
+        check, t.exec_check = t.exec_check, None
+        try:
+            exe = t.resolver.object_path(f"/proc/{tid}/exe")
+        except OSError:
+            return                                        # gone
+        if check is not None:
+            call, verdict = check
+            i = EXEC_CALLS[call.name]
+            if call.resolved and call.resolved.get(i) != exe:
+                call.override = {i: exe}
+                call.frozen = True
+                call.tid = tid
+                call.resolver = t.resolver
+                again = self._decide(call)
+                if not again.allows and not self.permissive:
+                    self._violate(t, call, again, note=f"exec of {exe} (decided on {call.resolved[i]})")
+                    return
+        self._audit("process", "exec", tid, path=exe, former_tid=former)
+        self._resume(t)
+
+    def _decide(self, call: TraceeCall) -> Verdict:
+        try:
+            v = self.compiled.decide(call)
+        except ArgFault as f:
+            return Verdict("ERRNO", f.errno, rule="fault")
+        if not isinstance(v, Verdict):
+            raise TypeError(f"policy returned {v!r}, not a Verdict")
+        return v
+
+    def _seccomp_stop(self, t: Tracee) -> None:
+        tid = t.tid
+        t.started = True
+        try:
+            info = pt.get_syscall_info(tid)
+        except OSError as e:
+            if e.errno == errno.ESRCH:
+                return                                    # killed meanwhile
+            raise
+        if info.op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
+            raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {info.op})")
+        nr = info.nr
+        arch = info.arch
+        args = tuple(info.args)
+        if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:
+            aname = pt.ARCH_NAMES.get(arch, hex(arch))
+            if arch == pt.AUDIT_ARCH_X86_64:
+                aname = "x32"
+            call = TraceeCall(tid, t.resolver, nr, aname, None, args)
+            self._violate(t, call, Verdict("KILL", rule="foreign-arch"))
+            return
+        name = self.names.get(nr)
+        t.resolver._root = None
+        call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
+        try:
+            if name in ("clone",) and args[0] & CLONE_UNTRACED:
+                v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
+            else:
+                v = self._decide(call)
+            mode = None
+            if not v.allows and self.permissive:
+                mode = "would-kill" if v.kills else "would-deny"
+            if v.allows or mode is not None:
+                if mode is not None:
+                    if self._count_violation(t, call, v):
+                        return
+                elif self.inject is not None:
+                    err = self._injected(t, call, name)
+                    if err is not None:
+                        v, mode = Verdict("ERRNO", err, rule=self.inject.rule(name, call)), "injected"
+                        pt.skip_syscall(tid, -err)
+                        self._log_call(t, call, v, mode, -err)
+                        pt.cont(tid)
+                        return
+                if self.killing:
+                    return
+                verify = call.resolved is not None and (name in OPEN_CALLS or name in EXEC_CALLS)
+                if name in EXEC_CALLS:
+                    t.exec_check = (call, v) if verify else None
+                    verify = False
+                if verify or self.audit_results:
+                    t.pending = (call, v, mode, verify)
+                    pt.syscall(tid)
+                else:
+                    self._log_call(t, call, v, mode, None)
+                    pt.cont(tid)
+            elif v.kills or v.action not in ("ERRNO",):
+                self._violate(t, call, v)
+            else:
+                err = v.value & 0xFFF or errno.EPERM
+                pt.skip_syscall(tid, -err)
+                self._log_call(t, call, v, None, -err)
+                if self._count_violation(t, call, v):
+                    return
+                pt.cont(tid)
+        except (ProcessLookupError,) as e:
+            if e.errno != errno.ESRCH:
+                raise
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+
+    def _injected(self, t: Tracee, call: TraceeCall, name: str | None):
+        if name is None:
+            return None
+        if t.counts is None:
+            t.counts = {}
+        n = t.counts[name] = t.counts.get(name, 0) + 1
+        return self.inject.match(name, n, call, tid=t.tid)
+
+    def _syscall_exit(self, t: Tracee) -> None:
+        pending, t.pending = t.pending, None
+        if pending is None:
+            pt.cont(t.tid)
+            return
+        call, v, mode, verify = pending
+        try:
+            info = pt.get_syscall_info(t.tid)
+        except OSError as e:
+            if e.errno == errno.ESRCH:
+                return
+            raise
+        rval = None
+        if info.op == pt.PTRACE_SYSCALL_INFO_EXIT:
+            rval = info.nr - (1 << 64) if info.nr & (1 << 63) else info.nr
+        if verify and rval is not None and rval >= 0:
+            i = OPEN_CALLS[call.name]
+            try:
+                real = t.resolver.object_path(f"/proc/{t.tid}/fd/{rval}")
+            except FileNotFoundError:
+                real = "closed:"       # another thread closed it already: nothing was gained
+            if real != "closed:" and call.resolved.get(i) != real:
+                call.override = {i: real}
+                call.frozen = True
+                again = self._decide(call)
+                if not again.allows and not self.permissive:
+                    self._violate(t, call, again, note=f"opened {real} (decided on {call.resolved[i]})")
+                    return
+        self._log_call(t, call, v, mode, rval if self.audit_results else None)
+        pt.cont(t.tid)
+
+    # -- violations, audit -----------------------------------------------------
+    def _count_violation(self, t: Tracee, call: TraceeCall, v: Verdict) -> bool:
+        """Count a denial; True if max_violations is reached and the jail was killed."""
+        self.violations += 1
+        if self.max_violations and self.violations >= self.max_violations:
+            self._violate(t, call, Verdict("KILL", rule=f"max-violations({self.max_violations})"),
+                          note=f"after denial by {v.rule}")
+            return True
+        return False
+
+    def _violate(self, t: Tracee, call: TraceeCall, v: Verdict, note: str | None = None) -> None:
+        """Kill the whole jail for a KILL verdict: the held syscall never runs."""
+        self.kill_all("violation")
+        decoded = self._decoded(call)
+        vio = {"pid": t.tgid, "tid": t.tid, "syscall": call.name or f"syscall_{call.nr}",
+               "nr": call.nr, "arch": call.arch, "args": decoded, "rule": v.rule,
+               "action": v.action}
+        if call.resolved:
+            vio["resolved"] = dict(call.resolved)
+        if note:
+            vio["note"] = note
+        if self.violation is None:
+            self.violation = vio
+        if self.audit is not None:
+            self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
+                               args=call.args, decoded=decoded, verdict=v, resolved=call.resolved,
+                               retval=None, mode=None)
+            self.audit.violation(pid=t.tgid, tid=t.tid, name=call.name, nr=call.nr, arch=call.arch,
+                                 decoded=decoded, verdict=v)
+
+    def _decoded(self, call: TraceeCall) -> dict:
+        if self.decode is None:
+            return {}
+        try:
+            return self.decode(call.name, call.args, call)
+        except Exception:
+            return {}
+
+    def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval) -> None:
+        if self.audit is None:
+            return
+        self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
+                           args=call.args, decoded=self._decoded(call), verdict=v,
+                           resolved=call.resolved, retval=retval, mode=mode)
+
+    def _audit(self, what: str, *a, **kw) -> None:
+        if self.audit is not None:
+            getattr(self.audit, what)(*a, **kw)

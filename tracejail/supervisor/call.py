@@ -1,0 +1,110 @@
+"""TraceeCall: tracejail.verdict.SyscallCall over a tracee held at a seccomp stop.
+
+Memory is read only when the policy asks (most verdicts need one string or
+none) and every read is cached, so the policy, the injector and the audit
+decoder all see the same bytes, read once.  ``resolved`` collects the paths
+the policy was shown: the loop re-checks them after the syscall (TOCTOU) and
+the audit records them.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import struct
+
+from tracejail.supervisor import memory
+from tracejail.supervisor.paths import path_spec
+from tracejail.verdict import ArgFault, SockAddr
+
+_FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
+
+
+class TraceeCall:
+    __slots__ = ("tid", "resolver", "nr", "arch", "name", "args", "_cache", "resolved",
+                 "override", "frozen")
+
+    def __init__(self, tid: int, resolver, nr: int, arch: str, name: str | None, args: tuple):
+        self.tid, self.resolver = tid, resolver
+        self.nr, self.arch, self.name, self.args = nr, arch, name, args
+        self._cache: dict = {}
+        self.resolved: dict[int, str] | None = None
+        self.override: dict[int, str] | None = None   # path(i) answers fixed after the fact
+        self.frozen = False                            # memory no longer the call's (after exec)
+
+    def _cached(self, key, fn):
+        try:
+            v = self._cache[key]
+        except KeyError:
+            if self.frozen:
+                raise ArgFault(errno.EFAULT, "argument no longer readable")
+            try:
+                v = fn()
+            except ArgFault as e:
+                v = e
+            self._cache[key] = v
+        if isinstance(v, ArgFault):
+            raise v
+        return v
+
+    def string(self, i: int) -> bytes:
+        return self._cached(("s", i), lambda: memory.read_string(self.tid, self.args[i]))
+
+    def argv(self, i: int) -> list[bytes]:
+        return self._cached(("v", i), lambda: memory.read_argv(self.tid, self.args[i]))
+
+    def bytes_at(self, i: int, n: int) -> bytes:
+        return self._cached(("b", i, n), lambda: memory.read_bytes(self.tid, self.args[i], n))
+
+    def path(self, i: int) -> str:
+        if self.override is not None and i in self.override:
+            return self.override[i]
+        p = self._cached(("p", i), lambda: self._resolve(i))
+        if self.resolved is None:
+            self.resolved = {}
+        self.resolved[i] = p
+        return p
+
+    def _resolve(self, i: int) -> str:
+        how = (0, 0)
+        if self.name == "openat2":
+            size = self.args[3]
+            if size < 24:
+                raise ArgFault(errno.EINVAL, "open_how too small")
+            flags, _mode, resolve = struct.unpack("<QQQ", self.bytes_at(2, 24))
+            how = (flags, resolve)
+        raw = self.string(i)
+        dirfd, follow, empty_ok, in_root = path_spec(self.name, i, self.args, how)
+        if self.name == "utimensat" and self.args[i] == 0:
+            return self.resolver.start_path(dirfd)    # NULL path: acts on dirfd itself
+        return self.resolver.resolve(raw, dirfd, follow, empty_ok, in_root)
+
+    def sockaddr(self, i: int, len_i: int) -> SockAddr:
+        return self._cached(("a", i, len_i), lambda: self._sockaddr(i, len_i))
+
+    def _sockaddr(self, i: int, len_i: int) -> SockAddr:
+        n = self.args[len_i] & 0xFFFFFFFF
+        if n > 128 or n < 2 or n & 0x80000000:
+            raise ArgFault(errno.EINVAL, f"bad sockaddr length {n}")
+        raw = memory.read_bytes(self.tid, self.args[i], n)
+        fam = struct.unpack_from("<H", raw)[0]
+        if fam == 2:
+            if n < 16:
+                raise ArgFault(errno.EINVAL, "short sockaddr_in")
+            port = struct.unpack_from(">H", raw, 2)[0]
+            return SockAddr("AF_INET", str(ipaddress.IPv4Address(raw[4:8])), port)
+        if fam == 10:
+            if n < 24:
+                raise ArgFault(errno.EINVAL, "short sockaddr_in6")
+            port = struct.unpack_from(">H", raw, 2)[0]
+            a = ipaddress.IPv6Address(raw[8:24])
+            text = str(a.ipv4_mapped) if a.ipv4_mapped else str(a)
+            return SockAddr("AF_INET6", text, port)
+        if fam == 1:
+            body = raw[2:]
+            if not body:
+                return SockAddr("AF_UNIX", "")        # autobind
+            if body[0] == 0:
+                return SockAddr("AF_UNIX", "@" + os.fsdecode(body[1:]))
+            return SockAddr("AF_UNIX", os.fsdecode(body.split(b"\0", 1)[0]))
+        return SockAddr(_FAMILIES.get(fam, f"AF_UNKNOWN({fam})"))
