@@ -171,3 +171,70 @@ def tm_cc(cc, tm_bindir):
             os.chmod(dst, 0o755)
         return dst
     return build
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """Host tree bound read-write at /data: canary files the guard policy
+    forbids (world-writable, so only the policy stands in the way) and an
+    allowed subtree.  Returns the host path."""
+    d = tmp_path / "data"
+    (d / "allowed").mkdir(parents=True)
+    (d / "allowedX").mkdir()
+    (d / "canary").write_text(CANARY + "\n")
+    (d / "allowedX" / "secret").write_text(CANARY + "\n")
+    (d / "allowed" / "file").write_text("ALLOWED-OK\n")
+    for p in [d, *d.rglob("*")]:
+        os.chmod(p, 0o777 if p.is_dir() else 0o666)
+    os.chmod(tmp_path, 0o755)
+    return d
+
+
+def data_opts(data: Path) -> list[str]:
+    return ["-B", f"{data}:/data"]
+
+
+DEFAULT_POLICY_FILE = ROOT / "policies" / "default.policy"
+
+# Path syscalls the guard rules cover: name(arg names) -> path argument names.
+_GUARDED = {
+    "open": ("pathname, flags, mode", ["pathname"]),
+    "openat": ("dirfd, pathname, flags, mode", ["pathname"]),
+    "openat2": ("dirfd, pathname, how, size", ["pathname"]),
+    "creat": ("pathname, mode", ["pathname"]),
+    "execve": ("filename, argv, envp", ["filename"]),
+    "execveat": ("dirfd, filename, argv, envp, flags", ["filename"]),
+    "truncate": ("path, length", ["path"]),
+    "unlink": ("pathname", ["pathname"]),
+    "unlinkat": ("dirfd, pathname, flags", ["pathname"]),
+    "rename": ("oldname, newname", ["oldname", "newname"]),
+    "renameat2": ("olddfd, oldname, newdfd, newname, flags", ["oldname", "newname"]),
+    "link": ("oldname, newname", ["oldname", "newname"]),
+    "linkat": ("olddfd, oldname, newdfd, newname, flags", ["oldname", "newname"]),
+    "chmod": ("filename, mode", ["filename"]),
+    "fchmodat": ("dfd, filename, mode", ["filename"]),
+}
+
+
+def guard_policy(tmp_path: Path, deny_under: str = "/data", allow_under: str = "/data/allowed",
+                 action: str = "ERRNO(13)") -> str:
+    """The shipped default policy with guard rules in front: every path
+    syscall whose resolved path is under <deny_under> but not under
+    <allow_under> gets <action>.  First match wins, so these rules decide."""
+    rules = []
+    for name, (params, pargs) in _GUARDED.items():
+        cond = " || ".join(f'(path({a}) under "{deny_under}" && !(path({a}) under "{allow_under}"))'
+                           for a in pargs)
+        rules.append(f"    {name}({params}) {{ {cond} }}")
+    text = (f'#include "{DEFAULT_POLICY_FILE}"\n'
+            "POLICY tm_guard {\n"
+            f"  {action} {{\n" + ",\n".join(rules) + "\n  }\n}\n"
+            f"USE tm_guard, USE {default_policy_name()} DEFAULT KILL\n")
+    return write_policy(tmp_path, text, "guard.policy")
+
+
+def default_policy_name() -> str:
+    """Name of the top POLICY the shipped default USEs (parsed, not assumed)."""
+    text = DEFAULT_POLICY_FILE.read_text()
+    m = re.findall(r"^\s*USE\s+(\w+)", text, re.M)
+    return m[-1] if m else "default"

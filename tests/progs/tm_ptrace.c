@@ -81,6 +81,16 @@ static void *exec_thread(void *arg)
     _exit(4);
 }
 
+static void *open_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) { if (write(fd, "PWNED\n", 6) < 0) {} close(fd); }
+    }
+    return NULL;
+}
+
 static volatile int trapped;
 static void on_trap(int s) { (void)s; trapped++; }
 
@@ -158,6 +168,19 @@ int main(int argc, char **argv)
         say("EXECED pid=%d tid=%ld\n", getpid(), (long)syscall(SYS_gettid));
         try_open("after-exec");
         report("ptrace TRACEME after exec", ptrace(PTRACE_TRACEME, 0, 0, 0));
+    }
+    /* B16/R5: supervised syscalls in flight when something dies */
+    MODE("loop_creat") {
+        say("LOOPING\n");
+        open_loop(NULL);
+    }
+    MODE("kill_mid") {
+        pthread_t t;
+        pthread_create(&t, NULL, open_loop, NULL);
+        usleep(150000);
+        say("KILLING\n");
+        kill(getpid(), SIGKILL);
+        pause();
     }
     else { say("usage: unknown mode %s\n", mode); return 2; }
     say("DONE\n");

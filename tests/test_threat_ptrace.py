@@ -1,0 +1,173 @@
+"""Threat model B7-B10, B14-B16, R5, D26: the RET_TRACE/ptrace layer.  The
+jail stacks its own seccomp filters, spoofs RET_DATA, tries to become a
+tracer, clones untraced children, forges ptrace stops, execs from a thread,
+and the supervisor dies or the tracee dies mid-syscall (tests/progs/tm_ptrace.c)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from test_threat_support import (CANARY, KILLED, assert_killed, assert_refused, data_dir, data_opts,  # noqa: F401
+                                 guard_policy, jailed_pids, no_traceback, popen_jail, run_jail, tm_bindir, tm_cc,
+                                 wait_gone)
+
+
+@pytest.fixture
+def prog(tm_cc):
+    return tm_cc("tm_ptrace.c")
+
+
+@pytest.fixture
+def guarded(tj, prog, data_dir, tmp_path):
+    """run(mode) under the guard policy with /data bound; /data/canary is forbidden."""
+    pol = guard_policy(tmp_path)
+
+    def run(mode, *args, opts=(), **kw):
+        return run_jail(tj, prog, mode, "/data/canary", *args, opts=[*data_opts(data_dir), *opts], policy=pol,
+                        **kw)
+    return run
+
+
+def test_guard_policy_control(guarded):
+    """The guard denies /data/canary: the baseline every bypass below is measured against."""
+    r = guarded("after_exec")
+    assert r.errno_of("after-exec open /data/canary") == "EACCES", str(r)
+    assert CANARY not in r.out
+
+
+def test_b7_user_notif_listener_refused(guarded):
+    """A USER_NOTIF filter outranks TRACE: if the jail may install one and answer
+    CONTINUE, the supervisor never sees the open."""
+    r = guarded("user_notif")
+    assert_refused(r, "seccomp NEW_LISTENER")
+    assert CANARY not in r.out, str(r)
+
+
+@pytest.mark.parametrize("mode,what", [("spoof_prctl", "prctl PR_SET_SECCOMP"),
+                                       ("spoof_seccomp", "seccomp SET_MODE_FILTER"),
+                                       ("spoof_data", "prctl PR_SET_SECCOMP")])
+def test_b8_stacked_filter_with_spoofed_ret_data(guarded, mode, what):
+    """Whether or not stacking is allowed, the open that follows must still be
+    decided from the registers, not from the newest filter's RET_DATA."""
+    r = guarded(mode)
+    assert CANARY not in r.out, str(r)
+    assert not r.achieved("after-spoof open"), str(r)
+    assert r.rc in (0, KILLED), str(r)
+    no_traceback(r)
+
+
+@pytest.mark.parametrize("mode,what", [("ptrace_traceme", "ptrace TRACEME"), ("ptrace_attach", "ptrace SEIZE child"),
+                                       ("process_vm_readv", "process_vm_readv self"),
+                                       ("process_vm_writev", "process_vm_writev self")])
+def test_b9_jail_cannot_trace(tj, prog, mode, what):
+    r = run_jail(tj, prog, mode)
+    assert_killed(r, what)
+
+
+def test_b10_clone_untraced_refused(tj, prog, tmp_path):
+    """CLONE_UNTRACED stops the tracer's auto-attach: the child would run
+    outside the supervisor and the audit."""
+    r = run_jail(tj, prog, "clone_untraced")
+    assert_refused(r, "clone CLONE_UNTRACED")
+    assert "untraced child running" not in r.out, str(r)
+    assert wait_gone(prog) == []
+
+
+def test_b14_forged_sigtraps_are_reinjected_and_change_nothing(guarded):
+    """SIGTRAPs raised by the tracee (one with si_code forged to look like a
+    seccomp event) are ordinary signals: all five reach the handler, the
+    supervisor keeps running, the guard still holds."""
+    r = guarded("fake_sigtrap")
+    assert r.rc == 0 and "TRAPS 5" in r.out, str(r)
+    assert r.errno_of("after-traps open /data/canary") == "EACCES", str(r)
+    no_traceback(r)
+
+
+def test_b14_self_sigstop_group_stop_resumes(guarded):
+    r = guarded("sigstop_self", opts=["-t", "20"], timeout=40)
+    assert r.rc == 0 and "RESUMED" in r.out, str(r)
+    assert r.errno_of("after-stop open /data/canary") == "EACCES", str(r)
+
+
+def test_b15_exec_from_non_leader_thread_stays_supervised(guarded, prog):
+    """After the tid takeover the new image is still traced and still guarded,
+    and its ptrace attempt is still killed."""
+    r = guarded("thread_exec", opts=["-t", "20"], timeout=40)
+    assert "EXECED" in r.out, str(r)
+    assert r.errno_of("after-exec open /data/canary") == "EACCES", str(r)
+    assert_killed(r, "ptrace TRACEME after exec")
+    assert wait_gone(prog) == []
+
+
+def _tracer_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("TracerPid:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_b16_r5_supervisor_killed_mid_decision(prog, data_dir, tmp_path):
+    """SIGKILL the tracer while the tracee hammers a denied O_CREAT: EXITKILL
+    must take every tracee down and the held open must never run."""
+    target = data_dir / "made-after-death"
+    pol = guard_policy(tmp_path)
+    p = popen_jail(prog, "loop_creat", "/data/made-after-death", opts=[*data_opts(data_dir), "-P", pol])
+    try:
+        line = p.stdout.readline()
+        assert "LOOPING" in line, (line, p.stderr.read() if p.poll() is not None else "")
+        time.sleep(0.3)
+        pids = jailed_pids(prog)
+        assert pids, "jailed process not found"
+        tracer = _tracer_of(pids[0])
+        assert tracer > 0, "jailed process is not traced"
+        os.kill(tracer, signal.SIGKILL)
+        left = wait_gone(prog, 5)
+        assert left == [], f"tracees survived their supervisor: {left}"
+        assert not target.exists(), "a held, denied O_CREAT ran after the supervisor died"
+    finally:
+        p.kill()
+        p.wait(10)
+        for pid in jailed_pids(prog):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_r5_tracee_killed_mid_syscall(tj, prog, data_dir, tmp_path):
+    """ESRCH on a vanished tracee is normal: 137 (128+SIGKILL), no traceback."""
+    pol = guard_policy(tmp_path)
+    r = run_jail(tj, prog, "kill_mid", "/data/x", opts=data_opts(data_dir), policy=pol)
+    assert r.rc == 137 and "KILLING" in r.out, str(r)
+    no_traceback(r)
+    assert not (data_dir / "x").exists()
+    assert wait_gone(prog) == []
+
+
+def test_d26_status_seen_from_the_host(tm_cc):
+    """Seccomp: 2, NoNewPrivs: 1, and the tracer is the tracejail supervisor
+    (from inside the pid namespace TracerPid reads 0, so look from outside)."""
+    st = tm_cc("tm_status.c")
+    p = popen_jail(st, "3")
+    try:
+        deadline = time.monotonic() + 15
+        while not jailed_pids(st) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        pids = jailed_pids(st)
+        assert pids, p.communicate(timeout=10)
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pids[0]}/status").read_text().splitlines()
+                      if ":" in line)
+        assert fields["Seccomp"].strip() == "2"
+        assert fields["NoNewPrivs"].strip() == "1"
+        tracer = int(fields["TracerPid"])
+        assert tracer > 0
+        cmd = Path(f"/proc/{tracer}/cmdline").read_bytes()
+        assert b"tracejail" in cmd, cmd
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, (out, err)
+        assert "STATUS Seccomp:\t2" in out and "STATUS NoNewPrivs:\t1" in out, out
+        assert "BLOCKED open /dev/tty" in out, out
+    finally:
+        p.kill()
+        p.wait(10)
