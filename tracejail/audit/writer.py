@@ -240,7 +240,7 @@ class AuditLog:
         else:
             dec = "null" if decoded is None else "{}"
         head = ('{"v":%d,"type":"syscall","t":%s.%s,"pid":%d,"tid":%d,"arch":%s,"nr":%d,'
-                '"name":%s,"args":[%s],"dec":%s,"verdict":"%s"' % (
+                '"name":%s,"args":[%s],"decoded":%s,"verdict":"%s"' % (
                     SCHEMA_VERSION, us[:-6], us[-6:], pid, tid, _esc(arch), nr,
                     _esc(name) if name is not None else "null",
                     ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6
@@ -278,8 +278,14 @@ class AuditLog:
             self._note_denial(name, action, verdict, mode, decoded)
 
     def _note_denial(self, name, action, verdict, mode, decoded):
-        key = (name, str(verdict) if verdict is not None else action,
-               verdict.rule if verdict is not None else None, mode)
+        if verdict is None:
+            vt = action
+        elif action == "ERRNO":
+            vt = "ERRNO(%s)" % _errname(verdict.value)
+        else:
+            vt = str(verdict)
+        key = (name, vt, verdict.rule if verdict is not None else None,
+               mode or ("killed" if action in _KILLS else "denied"))
         d = self._denials.get(key)
         if d is None:
             from tracejail.supervisor.decode import format_call
@@ -353,7 +359,7 @@ class AuditLog:
         from tracejail.supervisor.decode import format_call
         call = format_call(name, decoded or {}) if name or decoded else None
         rec = {"v": SCHEMA_VERSION, "type": "violation", "t": _now(), "pid": pid, "tid": tid,
-               "arch": arch, "nr": nr, "name": name, "dec": decoded,
+               "arch": arch, "nr": nr, "name": name, "decoded": decoded,
                "verdict": str(verdict) if verdict is not None else None,
                "rule": verdict.rule if verdict is not None else None, "call": call}
         rec.update(fields)
