@@ -99,3 +99,9 @@ def test_foreign_arch_never_matches():
     class I386(FakeCall):
         arch = "i386"
     assert parse_injections(["openat:errno=EIO"]).match("openat", 1, I386("/x")) is None
+
+
+def test_strace_inject_prefix_accepted_classes_refused():
+    assert parse_injection("inject=chdir:error=ENOENT:when=3+").syscalls == ("chdir",)
+    with pytest.raises(UsageError):
+        parse_injection("%file:errno=ENOENT")

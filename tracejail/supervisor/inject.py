@@ -8,7 +8,8 @@ Spec syntax (one ``--inject`` flag per spec, repeatable)::
 
     SYSCALL[,SYSCALL...]:errno=ERR[:when=EXPR][:path=GLOB]
 
-* ``SYSCALL``: kernel names on x86_64 (``openat``, ``stat``...).
+* ``SYSCALL``: kernel names on x86_64 (``openat``, ``stat``...); strace's
+  ``inject=`` prefix is accepted.  strace's classes (``%file``) are not.
 * ``errno=ERR`` (``error=`` is accepted too, as in strace): a symbolic errno
   (``ENOENT``) or a number 1..4095.  Required.
 * ``when=EXPR``: strace's ``first[..last][+[step]]``: ``N`` only the Nth call;
@@ -243,6 +244,8 @@ def parse_injection(text: str) -> Injection:
     if not isinstance(text, str) or not text or ":" not in text:
         raise UsageError(f"--inject: bad spec {text!r} (expected SYSCALL:errno=ERR[:when=N[+STEP]][:path=GLOB])")
     head, *opts = text.split(":")
+    if head.startswith("inject="):          # strace's own spelling: -e inject=SET:...
+        head = head[len("inject="):]
     names = tuple(n.strip() for n in head.split(","))
     for n in names:
         if not _NAME_RE.match(n):
