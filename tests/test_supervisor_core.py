@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tracejail.policy.syscalls import PATH_ARGS
 from tracejail.supervisor import Supervisor
 from tracejail.verdict import Verdict
 
@@ -42,10 +43,9 @@ class PrefixPolicy:
             self.seen.append((name, p))
             return Verdict("ALLOW", rule="exec") if self._under(p, self.exec_ok) \
                 else Verdict("ERRNO", errno.EACCES, rule="exec-deny")
-        i = {"openat": 1, "openat2": 1, "newfstatat": 1}.get(name, 0)
-        if name == "clone":
-            return Verdict("ALLOW", rule="clone")
-        p = call.path(i)
+        if name not in PATH_ARGS:
+            return Verdict("ALLOW", rule="no-path")
+        p = call.path(PATH_ARGS[name][0][0])
         self.seen.append((name, p))
         if self._under(p, self.allow):
             return Verdict("ALLOW", rule="allow")
@@ -68,7 +68,7 @@ class ListAudit:
 
 
 def supervise(argv, policy, tmp_path, trace=TRACED, config=None, audit=None, deadline=None,
-              cwd=None, extra_filter=None):
+              cwd=None, extra_filter=None, on_start=None):
     """Run argv under a fresh Supervisor; returns (outcome, stdout text, supervisor)."""
     import pyseccomp
     out = tmp_path / f"out-{time.monotonic_ns()}.txt"
@@ -95,6 +95,8 @@ def supervise(argv, policy, tmp_path, trace=TRACED, config=None, audit=None, dea
     os.close(r)
     sup = Supervisor(policy, audit, config)
     sup.attach(pid)
+    if on_start:
+        on_start(pid)
     os.write(w, b"x")
     os.close(w)
     outcome = sup.run(pid, deadline)

@@ -9,10 +9,27 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 static void report(const char *what, const char *arg, long r) {
     printf("%s %s %s\n", what, arg, r >= 0 ? "ok" : strerrorname_np(errno));
     fflush(stdout);
+}
+
+static void *thread_open(void *p) {
+    long r = open((char *)p, O_RDONLY);
+    report("thread", (char *)p, r);
+    if (r >= 0) close(r);
+    return NULL;
+}
+
+static char **rest_argv;
+static void *thread_exec(void *p) {
+    execv((char *)p, rest_argv);
+    report("threadexec", (char *)p, -1);
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -74,10 +91,53 @@ int main(int argc, char **argv) {
             report("long", tag, r);
             if (r >= 0) close(r);
             free(s);
-        } else if (!strncmp(a, "exec:", 5)) {
-            char *args[] = {a + 5, NULL};
-            execv(a + 5, args);
+        } else if (!strncmp(a, "exec:", 5)) {     /* exec:PROG, the remaining args go to PROG */
+            argv[i] = a + 5;
+            execv(a + 5, argv + i);
             report("exec", a + 5, -1);
+            return 1;
+        } else if (!strncmp(a, "threadexec:", 11)) {  /* execve from a non-leader thread */
+            pthread_t t;
+            argv[i] = a + 11;
+            rest_argv = argv + i;
+            pthread_create(&t, NULL, thread_exec, a + 11);
+            pause();
+        } else if (!strncmp(a, "fork:", 5)) {
+            pid_t c = fork();
+            if (c == 0) {
+                r = open(a + 5, O_RDONLY);
+                report("fork", a + 5, r);
+                _exit(0);
+            }
+            waitpid(c, NULL, 0);
+        } else if (!strncmp(a, "vfork:", 6)) {
+            pid_t c = vfork();
+            if (c == 0) {
+                char *args[] = {a + 6, NULL};
+                execv(a + 6, args);
+                _exit(127);
+            }
+            int st;
+            waitpid(c, &st, 0);
+            printf("vfork %s %d\n", a + 6, WEXITSTATUS(st));
+            fflush(stdout);
+        } else if (!strncmp(a, "thread:", 7)) {
+            pthread_t t;
+            pthread_create(&t, NULL, thread_open, a + 7);
+            pthread_join(t, NULL);
+        } else if (!strncmp(a, "forkmany:", 9)) {  /* N short-lived children, 50 alive at most */
+            long n = strtol(a + 9, NULL, 10), alive = 0, done = 0;
+            for (long k = 0; k < n; k++) {
+                pid_t c = fork();
+                if (c == 0) _exit(0);
+                if (c > 0) alive++;
+                while (alive >= 50) { wait(NULL); alive--; done++; }
+            }
+            while (alive > 0) { wait(NULL); alive--; done++; }
+            printf("forkmany %ld\n", done);
+            fflush(stdout);
+        } else if (!strcmp(a, "sleep")) {
+            sleep(1000);
         } else {
             fprintf(stderr, "bad action %s\n", a);
             return 2;

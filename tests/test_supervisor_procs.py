@@ -1,0 +1,177 @@
+"""Process trees, signals, adversarial tracees and teardown under the real supervisor."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from test_supervisor_core import ListAudit, PrefixPolicy, lines, supervise, tree  # noqa: F401
+from tracejail.config import JailConfig
+from tracejail.verdict import Verdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_fork_thread_exec_chain_all_supervised(cc, tree, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    A, S = f"{tree}/allowed/f", f"{tree}/secret"
+    audit = ListAudit()
+    pol = PrefixPolicy(allow=[f"{tree}/allowed"])
+    out, text, sup = supervise(
+        [prog, f"fork:{S}", f"fork:{A}", f"thread:{S}", f"thread:{A}", f"vfork:{prog}",
+         f"exec:{prog}", f"open:{S}", f"threadexec:{prog}", f"open:{S}", f"thread:{S}"],
+        pol, tmp_path, audit=audit)
+    assert out.reason == "exited" and out.exit_code == 0, text
+    assert lines(text) == [f"fork {S} EACCES", f"fork {A} ok", f"thread {S} EACCES",
+                           f"thread {A} ok", f"vfork {prog} 0", f"open {S} EACCES",
+                           f"open {S} EACCES", f"thread {S} EACCES"]
+    execs = [p for n, p in pol.seen if n == "execve"]
+    assert execs.count(prog) == 4          # initial, vfork child, exec chain, thread exec
+    assert not sup.tracees
+    kinds = [c[1][0] for c in audit.of("process")]
+    assert kinds.count("spawn") >= 5 and kinds.count("exec") == 4
+
+
+def test_execve_decided_by_program_path(cc, tree, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    os.symlink("/bin/true", tree / "allowed" / "true_link")
+    pol = PrefixPolicy(allow=["/"], exec_ok=[prog])
+    out, text, _ = supervise([prog, "exec:/bin/true"], pol, tmp_path)
+    assert lines(text) == ["exec /bin/true EACCES"]
+    assert out.exit_code == 1
+    out, text, _ = supervise([prog, f"exec:{tree}/allowed/true_link"], pol, tmp_path)
+    assert lines(text) == [f"exec {tree}/allowed/true_link EACCES"]   # the link is followed
+
+
+def test_many_short_lived_children_bounded_state(cc, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    audit = ListAudit()
+    out, text, sup = supervise([prog, "forkmany:2000"], PrefixPolicy(allow=["/"]), tmp_path,
+                               audit=audit)
+    assert lines(text) == ["forkmany 2000"]
+    assert out.exit_code == 0 and not sup.tracees
+    assert sum(1 for c in audit.of("process") if c[1][0] == "exit") == 2001
+
+
+def test_adversarial_tracee_gains_nothing(cc, tree, tmp_path):
+    prog = str(cc("sv_evil.c"))
+    C = f"{tree}/canary"
+    pol = PrefixPolicy(allow=[f"{tree}/allowed"])
+    trace = ("openat", "execve", "clone", "getppid")
+    out, text, _ = supervise([prog, "traceme", f"attachchild:{C}", f"untraced:{C}", "filter",
+                              f"creat:{C}", "sigtrap", f"creat:{C}", f"open:{tree}/allowed/f"],
+                             pol, tmp_path, trace=trace)
+    assert out.reason == "exited" and out.exit_code == 0, text
+    assert lines(text) == ["traceme - EPERM", "seize child EPERM", "child-creat " + C + " EACCES",
+                           "untraced - EPERM", "filter - ok", "getppid - ok",
+                           f"creat {C} EACCES", "sigtrap handled 3", f"creat {C} EACCES",
+                           f"open {tree}/allowed/f ok"]
+    assert not os.path.exists(C)
+
+
+def test_signals_and_exit_status(cc, tmp_path):
+    out, _, _ = supervise(["/bin/sh", "-c", "kill -TERM $$"], PrefixPolicy(allow=["/"]), tmp_path)
+    assert (out.exit_code, out.reason) == (128 + signal.SIGTERM, "signaled")
+    out, _, _ = supervise(["/bin/sh", "-c", "kill -STOP $$; exit 3"], PrefixPolicy(allow=["/"]),
+                          tmp_path, deadline=time.monotonic() + 1.5)
+    assert (out.exit_code, out.reason) == (137, "timeout")
+    # group stop, then SIGCONT from outside: the tracee stays stopped until then, then goes on
+    import threading
+
+    def cont_later(pid):
+        threading.Timer(0.6, os.kill, (pid, signal.SIGCONT)).start()
+    t0 = time.monotonic()
+    out, _, _ = supervise(["/bin/sh", "-c", "kill -STOP $$; exit 4"], PrefixPolicy(allow=["/"]),
+                          tmp_path, deadline=time.monotonic() + 5, on_start=cont_later)
+    assert (out.exit_code, out.reason) == (4, "exited")
+    assert 0.5 < time.monotonic() - t0 < 4
+
+
+def test_timeout_kills_whole_tree(cc, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    t0 = time.monotonic()
+    out, _, sup = supervise(["/bin/sh", "-c", f"{prog} sleep & {prog} sleep & sleep 100"],
+                            PrefixPolicy(allow=["/"]), tmp_path, deadline=time.monotonic() + 1)
+    assert (out.exit_code, out.reason) == (137, "timeout")
+    assert time.monotonic() - t0 < 10
+    assert not sup.tracees
+    assert subprocess.run(["pgrep", "-f", f"{prog} sleep"], capture_output=True).returncode == 1
+
+
+def test_permissive_inject_max_violations_results(cc, tree, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    S, A = f"{tree}/secret", f"{tree}/allowed/f"
+    audit = ListAudit()
+    cfg = JailConfig(permissive=True)
+    out, text, _ = supervise([prog, f"open:{S}"], PrefixPolicy(allow=[f"{tree}/allowed"], kill=True),
+                             tmp_path, config=cfg, audit=audit)
+    assert lines(text) == [f"open {S} ok"] and out.exit_code == 0
+    modes = [c[2]["mode"] for c in audit.of("syscall") if c[2]["resolved"] == {1: S}]
+    assert modes == ["would-kill"]
+
+    audit = ListAudit()
+    cfg = JailConfig(inject=[f"openat:errno=EIO:when=2:path={tree}/allowed/**"], audit_results=True)
+    out, text, _ = supervise([prog, f"open:{A}", f"open:{A}", f"open:{A}"],
+                             PrefixPolicy(allow=["/"]), tmp_path, config=cfg, audit=audit)
+    assert lines(text) == [f"open {A} ok", f"open {A} EIO", f"open {A} ok"]
+    recs = [c[2] for c in audit.of("syscall") if c[2]["resolved"] == {1: A}]
+    assert [r["mode"] for r in recs] == [None, "injected", None]
+    assert recs[0]["retval"] >= 3 and recs[1]["retval"] == -errno.EIO
+
+    cfg = JailConfig(max_violations=2)
+    out, text, _ = supervise([prog, f"open:{S}", f"open:{S}", f"open:{A}"],
+                             PrefixPolicy(allow=[f"{tree}/allowed"]), tmp_path, config=cfg,
+                             trace=("openat", "execve"))
+    assert lines(text) == [f"open {S} EACCES"]
+    assert (out.exit_code, out.reason) == (159, "violation")
+
+
+def test_supervisor_exception_fails_closed(cc, tree, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+
+    class Broken(PrefixPolicy):
+        def decide(self, call):
+            if call.name == "openat" and "canary" in call.path(1):
+                raise RuntimeError("policy bug")
+            return super().decide(call)
+
+    import pytest
+    from tracejail.supervisor.loop import SupervisorError
+    with pytest.raises(SupervisorError, match="policy bug"):
+        supervise([prog, f"creat:{tree}/canary"], Broken(allow=["/"]), tmp_path)
+    assert not (tree / "canary").exists()
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time, errno
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from test_supervisor_core import PrefixPolicy, supervise
+    class Slow(PrefixPolicy):
+        def decide(self, call):
+            if call.name == "openat" and "canary" in call.path(1):
+                print("HELD", flush=True)
+                time.sleep(60)
+            return super().decide(call)
+    supervise([{prog!r}, "creat:" + {canary!r}], Slow(allow=["/"]), Path({tmp!r}))
+""")
+
+
+def test_sigkill_of_supervisor_mid_decision(cc, tree, tmp_path):
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    canary = str(tree / "canary")
+    code = SCRIPT.format(tests=os.path.join(ROOT, "tests"), prog=prog, canary=canary, tmp=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert p.stdout.readline().strip() == "HELD"
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    assert kids
+    p.kill()
+    p.wait()
+    time.sleep(0.3)
+    for k in kids:
+        assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
+    assert not os.path.exists(canary)
