@@ -58,6 +58,13 @@ def _tick():
     """A Python-level call: lets pending signal handlers run *now* (RESUME checks them)."""
 
 
+def _arg_name(name, i) -> str:
+    """resolved={index: path} (the supervisor's TraceeCall) -> the argument's name."""
+    from tracejail.supervisor.decode import arg_names
+    names = arg_names(name)
+    return names[i] if isinstance(i, int) and 0 <= i < len(names) else "arg%s" % i
+
+
 def _errname(e: int) -> str:
     import errno
     return errno.errorcode.get(e, str(e))
@@ -206,6 +213,8 @@ class AuditLog:
         c[CALLS] += 1
         if mode is None and action in _ALLOWS:
             c[ALLOWED] += 1
+            if retval is not None and -4096 < retval < 0:
+                c[ERRORS] += 1
         else:
             self._count_other(c, name, action, verdict, mode, decoded, retval)
 
@@ -226,7 +235,8 @@ class AuditLog:
                                    else _ENC(verdict.rule))
         if resolved:
             tail += ',"resolved":{' + ",".join([
-                _esc(k) + ":" + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
+                _esc(k if k.__class__ is str else _arg_name(name, k)) + ":"
+                + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
                 for k, v in resolved.items()]) + "}"
         if mode:
             tail += ',"mode":' + _esc(mode)

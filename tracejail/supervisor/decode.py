@@ -23,6 +23,7 @@ API (called by the supervisor on every supervised stop; cheap and lazy):
         Terminal-safe (strings are escaped, quotes escaped).
 
     path_args(name) -> tuple[str, ...]      names of the path arguments of a syscall
+    arg_names(name) -> tuple[str, ...]      all argument names (index -> name)
     exec_arg(name) -> str | None            the program argument of execve/execveat
     addr_arg(name) -> str | None            the sockaddr argument (connect, bind, sendto...)
 
@@ -41,7 +42,7 @@ import signal as _signal
 from tracejail.audit.records import escape_bytes
 from tracejail.verdict import ArgFault
 
-__all__ = ["decode", "format_call", "path_args", "exec_arg", "addr_arg"]
+__all__ = ["decode", "format_call", "path_args", "arg_names", "exec_arg", "addr_arg"]
 
 ARGV_MAX = 1024          # execve argv entries recorded; the rest are counted
 
@@ -412,6 +413,7 @@ _KINDS = {
 }
 
 _PARSED: dict = {}
+_MODE_IF_CREAT = {"open": 1, "openat": 2, "mq_open": 1}    # name -> index of the flags argument
 _PATH_KINDS = ("path",)
 
 
@@ -477,6 +479,10 @@ def decode(name, args, call) -> dict:
             out[arg] = _fault(e)
         except Exception as e:               # a decoder bug must not lose the record
             out[arg] = {"error": type(e).__name__}
+    if name in _MODE_IF_CREAT:
+        # like strace: the mode argument means something only with O_CREAT/O_TMPFILE
+        if not args[_MODE_IF_CREAT[name]] & 0o20000100:
+            out.pop("mode", None)
     return out
 
 
@@ -524,6 +530,11 @@ def path_args(name) -> tuple:
     """Names of the path arguments of syscall ``name`` (for reports)."""
     return tuple(arg for _i, arg, kind, _fn in (_PARSED.get(name) or _parse(name))
                  if kind == "path")
+
+
+def arg_names(name) -> tuple:
+    """Argument names of syscall ``name`` in order (index -> name)."""
+    return tuple(arg for _i, arg, _kind, _fn in (_PARSED.get(name) or _parse(name)))
 
 
 def exec_arg(name):
