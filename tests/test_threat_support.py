@@ -226,11 +226,15 @@ def guard_policy(tmp_path: Path, deny_under: str = "/data", allow_under: str = "
         cond = " || ".join(f'(path({a}) under "{deny_under}" && !(path({a}) under "{allow_under}"))'
                            for a in pargs)
         rules.append(f"    {name}({params}) {{ {cond} }}")
+    return prepend_policy(tmp_path, f"  {action} {{\n" + ",\n".join(rules) + "\n  }\n", "guard.policy")
+
+
+def prepend_policy(tmp_path: Path, body: str, name: str = "tm.policy") -> str:
+    """Policy file: POLICY tm_guard { body } evaluated before the shipped default."""
     text = (f'#include "{DEFAULT_POLICY_FILE}"\n'
-            "POLICY tm_guard {\n"
-            f"  {action} {{\n" + ",\n".join(rules) + "\n  }\n}\n"
+            f"POLICY tm_guard {{\n{body}}}\n"
             f"USE tm_guard, USE {default_policy_name()} DEFAULT KILL\n")
-    return write_policy(tmp_path, text, "guard.policy")
+    return write_policy(tmp_path, text, name)
 
 
 def default_policy_name() -> str:

@@ -1,0 +1,143 @@
+"""Threat model C17, C19, C20, C21 (and openat2 from A4/A5): path tricks
+against a path rule.  The guard policy (shipped default + "deny under /data
+unless under /data/allowed") must hold whatever the spelling: lexical vs
+kernel resolution, symlinks made in the jail, /proc magic links, dirfds,
+the long tail of path syscalls; and no fd or cwd may leak into the jail."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_threat_support import (BASE, CANARY, KILLED, ROOT, data_dir, data_opts, guard_policy,  # noqa: F401
+                                 no_traceback, run_jail, tm_bindir, tm_cc)
+
+
+@pytest.fixture
+def prog(tm_cc):
+    return tm_cc("tm_path.c")
+
+
+@pytest.fixture
+def ops(tj, prog, data_dir, tmp_path):
+    pol = guard_policy(tmp_path)
+
+    def run(*steps, opts=()):
+        return run_jail(tj, prog, *steps, opts=[*data_opts(data_dir), *opts], policy=pol)
+    return run
+
+
+def _held(r):
+    """The guard held: canary never read, program finished (or was killed by the policy)."""
+    assert CANARY not in r.out, f"canary read\n{r}"
+    assert "DONE" in r.out or r.rc == KILLED, str(r)
+    no_traceback(r)
+
+
+def test_guard_control(ops):
+    r = ops("open:/data/allowed/file", "open:/data/canary")
+    assert "READ /data/allowed/file: ALLOWED-OK" in r.out, str(r)
+    assert r.errno_of("open /data/canary") == "EACCES", str(r)
+    _held(r)
+
+
+LEXICAL = {
+    "dotdot": ["open:/data/allowed/../canary"],
+    "double_slash_dot": ["open://data/allowed/./../canary"],
+    "many_dotdots": ["open:/data/allowed/../../../../data/canary"],
+    "prefix_confusion": ["open:/data/allowedX/secret"],
+    "trailing_slash": ["open:/data/canary/"],
+    "relative_after_chdir": ["chdir:/data/allowed", "open:../canary"],
+    "relative_dot_after_chdir": ["chdir:/data/allowed", "open:./../canary"],
+    "symlink_in_tmp": ["symlink:/data/canary:/tmp/l", "open:/tmp/l"],
+    "relative_symlink_in_allowed": ["symlink:../canary:/data/allowed/esc", "open:/data/allowed/esc"],
+    "symlinked_dir": ["symlink:/data:/tmp/d", "open:/tmp/d/canary"],
+    "symlink_chain": ["symlink:/data/canary:/tmp/a", "symlink:/tmp/a:/tmp/b", "open:/tmp/b"],
+    "symlink_dotdot": ["symlink:/data/allowed:/tmp/al", "open:/tmp/al/../canary"],
+    "dirfd_dotdot": ["at:/data/allowed:../canary"],
+    "dirfd_outside": ["at:/tmp:../data/canary"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEXICAL))
+def test_c17_lexical_vs_kernel_resolution(ops, name):
+    _held(ops(*LEXICAL[name]))
+
+
+def test_c17_dangling_symlink_with_o_creat(ops, data_dir):
+    """O_CREAT through a dangling symlink creates the target: the decision is
+    on where the kernel would create, not on the link's name."""
+    r = ops("symlink:/data/made:/tmp/dangling", "creat:/tmp/dangling",
+            "symlink:../made2:/data/allowed/dangling2", "creat:/data/allowed/dangling2")
+    _held(r)
+    assert not (data_dir / "made").exists(), str(r)
+    assert not (data_dir / "made2").exists(), str(r)
+
+
+MAGIC = {
+    "proc_self_root": ["open:/proc/self/root/data/canary"],
+    "proc_1_root": ["open:/proc/1/root/data/canary"],
+    "proc_thread_self_root": ["open:/proc/thread-self/root/data/canary"],
+    "proc_self_cwd": ["chdir:/data/allowed", "open:/proc/self/cwd/../canary"],
+    "proc_fd_dir_dotdot": ["at:/data/allowed:file", "open:/proc/self/fd/3/../canary"],
+    "opath_reopen": ["opath:/data/canary", "reopen:last:r"],
+    "proc_self_fd_of_symlinked": ["symlink:/data/canary:/tmp/l", "opath:/tmp/l", "reopen:last:r"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAGIC))
+def test_c19_proc_magic_links(ops, name):
+    _held(ops(*MAGIC[name]))
+
+
+def test_c19_proc_self_exe_not_writable(ops, prog):
+    before = prog.read_bytes()
+    r = ops("write:/proc/self/exe")
+    assert not r.achieved("write /proc/self/exe"), str(r)
+    assert prog.read_bytes() == before
+
+
+def test_c20_long_tail_of_path_syscalls(ops, data_dir):
+    """unlink/rename/link/truncate/chmod on the canary, each spelled so that a
+    prefix rule on the *name* would let it through."""
+    r = ops("unlink:/data/allowed/../canary", "rename:/data/canary:/data/allowed/stolen",
+            "link:/data/canary:/data/allowed/hard", "truncate:/data/allowed/../canary",
+            "chmod:/data/allowed/../canary", "rename:/data/allowed/file:/data/allowed/../moved")
+    _held(r)
+    canary = data_dir / "canary"
+    assert canary.exists() and canary.read_text().startswith(CANARY), str(r)
+    assert oct(canary.stat().st_mode & 0o777) == oct(0o666), str(r)
+    assert not (data_dir / "allowed" / "stolen").exists(), str(r)
+    assert not (data_dir / "allowed" / "hard").exists(), str(r)
+    assert not (data_dir / "moved").exists(), str(r)
+
+
+def test_a4_openat2_is_guarded_like_openat(ops, data_dir):
+    r = ops("openat2:/data/canary", "openat2:/data/allowed/../canary", "openat2w:/data/made")
+    _held(r)
+    assert not r.achieved("openat2 /data/canary"), str(r)
+    assert not (data_dir / "made").exists(), str(r)
+
+
+def test_c21_no_leaked_fds_or_cwd(prog, tmp_path):
+    """fds the caller had open (a host directory, a host file) and tracejail's
+    own (audit log, supervisor pipes) must not reach the jail; cwd is the
+    jail's / (not '(unreachable)/...')."""
+    hostdir = os.open("/work", os.O_RDONLY | os.O_DIRECTORY)
+    hostfile = os.open(str(ROOT / "README.md"), os.O_RDONLY)
+    try:
+        argv = [sys.executable, "-m", "tracejail", "run", *BASE, "-R", str(prog.parent),
+                "--audit", str(tmp_path / "audit.jsonl"), "--", str(prog), "fds", "cwd",
+                f"at:/proc/self/fd/{hostdir}:..", f"open:/proc/self/fd/{hostfile}"]
+        r = subprocess.run(argv, cwd="/work", pass_fds=(hostdir, hostfile), capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        os.close(hostdir)
+        os.close(hostfile)
+    fds = [line for line in r.stdout.splitlines() if line.startswith("OPENFD ")]
+    assert r.returncode == 0 and fds, (r.stdout, r.stderr)
+    assert [f.split()[1] for f in fds] == ["0", "1", "2"], r.stdout
+    assert "CWD rc=2 /" in r.stdout, r.stdout
+    assert "tracejail" not in r.stdout and "# tracejail" not in r.stdout, r.stdout
