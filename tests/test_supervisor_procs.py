@@ -175,3 +175,18 @@ def test_sigkill_of_supervisor_mid_decision(cc, tree, tmp_path):
     for k in kids:
         assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
     assert not os.path.exists(canary)
+
+
+def test_path_flipping_thread_never_creates_canary(cc, tree, tmp_path):
+    """10^5 flips of the path buffer by a second thread during supervised
+    open(O_CREAT) calls: the checked bytes are the used bytes (siblings are
+    frozen), so the canary is never created."""
+    prog = str(cc("sv_race.c", "-lpthread"))
+    ok, canary = f"{tree}/allowed/ok", f"{tree}/canary"
+    out, text, _ = supervise([prog, ok, canary, "3000"], PrefixPolicy(allow=[f"{tree}/allowed"]),
+                             tmp_path, trace=("openat", "execve"), deadline=time.monotonic() + 60)
+    assert not os.path.exists(canary), text
+    assert out.reason == "exited", (out, text)
+    n = dict(zip(*[iter(text.split())] * 2))
+    assert int(n["opens"]) == 3000 and int(n["ok"]) > 0 and int(n["denied"]) > 0, text
+    assert int(n["flips"]) >= 100000, text

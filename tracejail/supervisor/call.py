@@ -22,7 +22,7 @@ _FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
 
 class TraceeCall:
     __slots__ = ("tid", "resolver", "nr", "arch", "name", "args", "_cache", "resolved",
-                 "override", "frozen")
+                 "override", "frozen", "before_read")
 
     def __init__(self, tid: int, resolver, nr: int, arch: str, name: str | None, args: tuple):
         self.tid, self.resolver = tid, resolver
@@ -31,6 +31,7 @@ class TraceeCall:
         self.resolved: dict[int, str] | None = None
         self.override: dict[int, str] | None = None   # path(i) answers fixed after the fact
         self.frozen = False                            # memory no longer the call's (after exec)
+        self.before_read = None                        # hook run once before the first read
 
     def _cached(self, key, fn):
         try:
@@ -38,6 +39,9 @@ class TraceeCall:
         except KeyError:
             if self.frozen:
                 raise ArgFault(errno.EFAULT, "argument no longer readable")
+            if self.before_read is not None:
+                hook, self.before_read = self.before_read, None
+                hook()
             try:
                 v = fn()
             except ArgFault as e:

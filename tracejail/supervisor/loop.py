@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class Supervisor:
         self.compiled, self.audit, self.config = compiled, audit, config
         self.main_pid: int | None = None
         self.tracees: dict[int, Tracee] = {}
+        self.groups: dict[int, set[int]] = {}          # tgid -> live tids
+        self.outcome: Outcome | None = None
         self.killing = False
         self.kill_reason: str | None = None
         self.violation: dict | None = None
@@ -131,7 +134,6 @@ class Supervisor:
 
     # -- the loop ----------------------------------------------------------
     def _loop(self, main: int) -> Outcome:
-        outcome = None
         waitpid = os.waitpid
         tracees = self.tracees
         while True:
@@ -146,31 +148,83 @@ class Supervisor:
                 t = tracees.get(wpid)
                 if t is None:
                     # first stop of a new task (may arrive before the parent's fork event)
-                    t = tracees[wpid] = Tracee(wpid)
-                st = status >> 8
-                if st == SECCOMP_STOP:
-                    self._seccomp_stop(t)
-                elif st == SYSCALL_STOP:
-                    self._syscall_exit(t)
-                else:
-                    self._other_stop(t, st & 0xFF, st >> 8)
-                continue
-            # exited or killed
-            t = tracees.pop(wpid, None)
-            if self.inject is not None:
-                self.inject.forget(wpid)
-            if os.WIFEXITED(status):
-                self._audit("process", "exit", wpid, code=os.WEXITSTATUS(status))
+                    t = self._new_tracee(wpid)
+                self._dispatch(t, status)
             else:
-                self._audit("process", "exit", wpid, signal=os.WTERMSIG(status))
-            if wpid == main and outcome is None:
-                outcome = self._outcome(status)
-                if tracees:
-                    self.kill_all()
-        if outcome is None:                               # main reaped elsewhere: should not happen
-            outcome = Outcome(EXIT_POLICY_KILL if self.violation else 1,
-                              "violation" if self.violation else "terminated", self.violation)
-        return outcome
+                self._on_exit(wpid, status)
+        if self.outcome is None:                          # main reaped elsewhere: should not happen
+            self.outcome = Outcome(EXIT_POLICY_KILL if self.violation else 1,
+                                   "violation" if self.violation else "terminated", self.violation)
+        return self.outcome
+
+    def _new_tracee(self, tid: int) -> Tracee:
+        t = self.tracees[tid] = Tracee(tid)
+        g = self.groups.get(t.tgid)
+        if g is None:
+            g = self.groups[t.tgid] = set()
+        g.add(tid)
+        return t
+
+    def _forget(self, tid: int) -> Tracee | None:
+        t = self.tracees.pop(tid, None)
+        if t is not None:
+            g = self.groups.get(t.tgid)
+            if g is not None:
+                g.discard(tid)
+                if not g:
+                    del self.groups[t.tgid]
+        if self.inject is not None:
+            self.inject.forget(tid)
+        return t
+
+    def _dispatch(self, t: Tracee, status: int) -> None:
+        st = status >> 8
+        if st == SECCOMP_STOP:
+            self._seccomp_stop(t)
+        elif st == SYSCALL_STOP:
+            self._syscall_exit(t)
+        else:
+            self._other_stop(t, st & 0xFF, st >> 8)
+
+    def _on_exit(self, wpid: int, status: int) -> None:
+        self._forget(wpid)
+        if os.WIFEXITED(status):
+            self._audit("process", "exit", wpid, code=os.WEXITSTATUS(status))
+        else:
+            self._audit("process", "exit", wpid, signal=os.WTERMSIG(status))
+        if wpid == self.main_pid and self.outcome is None:
+            self.outcome = self._outcome(status)
+            if self.tracees:
+                self.kill_all()
+
+    # -- freezing the threads that share the tracee's memory (TOCTOU #11) ---------
+    def _freeze(self, t: Tracee) -> None:
+        """Stop every other thread of t's process before its argument is read,
+        so the bytes checked are the bytes the kernel will copy."""
+        frozen = []
+        for tid in list(self.groups.get(t.tgid, ())):
+            u = self.tracees.get(tid)
+            if u is None or u is t or u.held is not None:
+                continue
+            if pt.interrupt(tid):
+                frozen.append(u)
+        for u in frozen:
+            try:
+                wpid, status = os.waitpid(u.tid, pt.WALL)
+            except ChildProcessError:
+                continue
+            if status & 0x7F == 0x7F:
+                u.held = status
+            else:
+                self._on_exit(wpid, status)
+        t.frozen = frozen
+
+    def _thaw(self, t: Tracee) -> None:
+        frozen, t.frozen = t.frozen, None
+        for u in frozen or ():
+            status, u.held = u.held, None
+            if status is not None and not self.killing and self.tracees.get(u.tid) is u:
+                self._dispatch(u, status)
 
     def _outcome(self, status: int) -> Outcome:
         if self.violation is not None:
@@ -195,7 +249,7 @@ class Supervisor:
             if status & 0x7F == 0x7F:
                 self._sigkill(wpid)
             else:
-                self.tracees.pop(wpid, None)
+                self._forget(wpid)
 
     @staticmethod
     def _sigkill(tid: int) -> None:
@@ -245,12 +299,15 @@ class Supervisor:
         if former != tid:
             # a non-leader thread exec'd and took over the leader's tid; the
             # former tid never reports its exit
-            old = self.tracees.pop(former, None)
+            old = self._forget(former)
             if old is not None:
                 t.exec_check, t.pending = old.exec_check, old.pending
                 if self.inject is not None:
                     self.inject.forget(former)
+        g = self.groups.get(t.tgid)
         t.refresh()
+        if g is not None:
+            g.add(tid)
         check, t.exec_check = t.exec_check, None
         try:
             exe = t.resolver.object_path(f"/proc/{tid}/exe")
@@ -304,53 +361,73 @@ class Supervisor:
         name = self.names.get(nr)
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
+        g = self.groups.get(t.tgid)
+        if g is not None and len(g) > 1 and name not in EXEC_CALLS:
+            call.before_read = lambda: self._freeze(t)
         try:
-            if name in ("clone",) and args[0] & CLONE_UNTRACED:
-                v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
-            else:
-                v = self._decide(call)
-            mode = None
-            if not v.allows and self.permissive:
-                mode = "would-kill" if v.kills else "would-deny"
-            if v.allows or mode is not None:
-                if mode is not None:
-                    if self._count_violation(t, call, v):
-                        return
-                elif self.inject is not None:
-                    err = self._injected(t, call, name)
-                    if err is not None:
-                        v, mode = Verdict("ERRNO", err, rule=self.inject.rule(name, call)), "injected"
-                        pt.skip_syscall(tid, -err)
-                        self._log_call(t, call, v, mode, -err)
-                        pt.cont(tid)
-                        return
-                if self.killing:
-                    return
-                verify = call.resolved is not None and (name in OPEN_CALLS or name in EXEC_CALLS)
-                if name in EXEC_CALLS:
-                    t.exec_check = (call, v) if verify else None
-                    verify = False
-                if verify or self.audit_results:
-                    t.pending = (call, v, mode, verify)
-                    pt.syscall(tid)
-                else:
-                    self._log_call(t, call, v, mode, None)
-                    pt.cont(tid)
-            elif v.kills or v.action not in ("ERRNO",):
-                self._violate(t, call, v)
-            else:
-                err = v.value & 0xFFF or errno.EPERM
-                pt.skip_syscall(tid, -err)
-                self._log_call(t, call, v, None, -err)
-                if self._count_violation(t, call, v):
-                    return
-                pt.cont(tid)
-        except (ProcessLookupError,) as e:
-            if e.errno != errno.ESRCH:
-                raise
+            self._decide_and_resume(t, call, name, args)
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise
+        if t.frozen is not None and t.pending is None:
+            self._thaw(t)
+
+    def _decide_and_resume(self, t: Tracee, call: TraceeCall, name, args) -> None:
+        tid = t.tid
+        if name == "clone" and args[0] & CLONE_UNTRACED:
+            v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
+        else:
+            v = self._decide(call)
+        mode = None
+        if not v.allows and self.permissive:
+            mode = "would-kill" if v.kills else "would-deny"
+        if v.allows or mode is not None:
+            if mode is not None:
+                if self._count_violation(t, call, v):
+                    return
+            elif self.inject is not None:
+                err = self._injected(t, call, name)
+                if err is not None:
+                    v, mode = Verdict("ERRNO", err, rule=self.inject.rule(name, call)), "injected"
+                    pt.skip_syscall(tid, -err)
+                    self._log_call(t, call, v, mode, -err)
+                    pt.cont(tid)
+                    return
+            if self.killing:
+                return
+            verify = call.resolved is not None and name in OPEN_CALLS
+            if name in EXEC_CALLS:
+                t.exec_check = (call, v) if call.resolved is not None else None
+            hold = t.frozen is not None and not self._may_block(t, call, name)
+            if verify or hold or self.audit_results:
+                t.pending = (call, v, mode, verify)
+                pt.syscall(tid)
+            else:
+                self._log_call(t, call, v, mode, None)
+                pt.cont(tid)
+        elif v.kills or v.action != "ERRNO":
+            self._violate(t, call, v)
+        else:
+            err = v.value & 0xFFF or errno.EPERM
+            pt.skip_syscall(tid, -err)
+            self._log_call(t, call, v, None, -err)
+            if self._count_violation(t, call, v):
+                return
+            pt.cont(tid)
+
+    @staticmethod
+    def _may_block(t: Tracee, call: TraceeCall, name) -> bool:
+        """An open of a FIFO waits for the other end, maybe a frozen sibling:
+        such a call is not held frozen (only the fd re-check protects it)."""
+        if name not in OPEN_CALLS or not call.resolved:
+            return False
+        p = call.resolved.get(OPEN_CALLS[name])
+        if not p or not p.startswith("/"):
+            return False
+        try:
+            return stat.S_ISFIFO(os.stat(f"/proc/{t.tid}/root{p}").st_mode)
+        except OSError:
+            return False
 
     def _injected(self, t: Tracee, call: TraceeCall, name: str | None):
         if name is None:
@@ -362,6 +439,15 @@ class Supervisor:
 
     def _syscall_exit(self, t: Tracee) -> None:
         pending, t.pending = t.pending, None
+        try:
+            self._after_syscall(t, pending)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+        if t.frozen is not None:
+            self._thaw(t)
+
+    def _after_syscall(self, t: Tracee, pending) -> None:
         if pending is None:
             pt.cont(t.tid)
             return

@@ -105,6 +105,10 @@ def syscall(pid: int, sig: int = 0) -> bool:
     return _ptrace(PTRACE_SYSCALL, pid, None, sig) == 0
 
 
+def interrupt(pid: int) -> bool:
+    return _ptrace(PTRACE_INTERRUPT, pid, None, None) == 0
+
+
 def listen(pid: int) -> bool:
     return _ptrace(PTRACE_LISTEN, pid, None, None) == 0
 

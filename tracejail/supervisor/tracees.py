@@ -26,7 +26,8 @@ def _status_ids(tid: int) -> tuple[int, int, int]:
 
 
 class Tracee:
-    __slots__ = ("tid", "tgid", "resolver", "pending", "exec_check", "counts", "started")
+    __slots__ = ("tid", "tgid", "resolver", "pending", "exec_check", "counts", "started",
+                 "held", "frozen")
 
     def __init__(self, tid: int):
         self.tid = tid
@@ -34,6 +35,8 @@ class Tracee:
         self.pending = None       # (call, verdict, mode) awaiting the syscall-exit stop
         self.exec_check = None    # (call, verdict) of an allowed execve, checked at the exec event
         self.counts = None        # per-syscall invocation counts (only with --inject)
+        self.held = None          # wait status taken while frozen, not yet handled
+        self.frozen = None        # sibling threads this task's held syscall froze
         self.refresh()
 
     def refresh(self) -> None:
