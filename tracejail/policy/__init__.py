@@ -1,6 +1,6 @@
 """Policy language, compiler, BPF emulator (issue 3).
 
-STUB CONTRACT (the policy owner replaces the body, keeps the API):
+API (kept from the stub contract):
 
     pol = load_policy_file(path)        # .policy (kafel + predicates); raises PolicyError "file:line:col: msg"
     pol = load_policy_text(text, name="<string>")
@@ -8,27 +8,86 @@ STUB CONTRACT (the policy owner replaces the body, keeps the API):
     cp = compile_policy(pol, trace_all=False, trace_denials=False, trace_extra=())
         cp.bpf: bytes              # struct sock_filter[] to load with seccomp(2) (arch check included)
         cp.needs_supervisor: bool  # any path to SECCOMP_RET_TRACE
-        cp.digest: str             # sha256 of the policy source(s)
+        cp.digest: str             # sha256 of the policy source(s) and compile options
         cp.decide(call: SyscallCall) -> Verdict   # exact decision (reference interpreter +
                                                   # memory predicates); the supervisor calls it on
                                                   # every TRACE stop
         cp.kernel_verdict(nr, arch, args) -> Verdict   # what the BPF says (emulator)
+        cp.routes[nr] -> Route(where="kernel"|"supervisor"|"mixed", reason, rules)
+        cp.rules / cp.rule_for("file:line") / cp.stats() / cp.pfc / cp.warnings
+
+Also: format_policy(program) -> text, PolicyBuilder (for importers), default_policy_path().
+Heavy modules (pyseccomp) load only when compiling.
 """
-from tracejail.verdict import Verdict
+from __future__ import annotations
+
+import os
+
+from tracejail.errors import PolicyError
+from tracejail.verdict import Verdict  # noqa: F401  (re-export for callers)
 
 
-class _AllowAll:
-    bpf = None
-    needs_supervisor = False
-    digest = "none"
+def load_policy_text(text: str, name: str = "<string>", basedir: str | None = None,
+                     include_paths=()):
+    """Parse policy text.  ``#include`` resolves against ``basedir`` (default: cwd for
+    strings) and ``include_paths``."""
+    from tracejail.policy.parser import parse
+    if isinstance(text, (bytes, bytearray)):
+        from tracejail.policy.lexer import decode_source
+        text = decode_source(bytes(text), name)
+    return parse(text, name, basedir if basedir is not None else os.getcwd(), include_paths)
 
-    def decide(self, call):
-        return Verdict("ALLOW", rule="stub")
+
+def load_policy_file(path: str, include_paths=()):
+    from tracejail.policy.parser import parse_file
+    return parse_file(os.fspath(path), include_paths)
+
+
+def default_policy_path() -> str:
+    """policies/default.policy: next to the package (editable install) or inside it (wheel)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "..", "..", "policies", "default.policy"),
+                 os.path.join(here, "..", "policies", "default.policy")):
+        if os.path.isfile(cand):
+            return os.path.normpath(cand)
+    raise PolicyError("default.policy not found (looked next to the tracejail package)")
 
 
 def load_for_config(config):
-    return None
+    """The policy a JailConfig asks for: -P FILE (a .json goes to the Docker/OCI
+    importer), --seccomp_string TEXT, else the shipped default."""
+    path = getattr(config, "seccomp_policy", None)
+    text = getattr(config, "seccomp_string", None)
+    if path and text:
+        raise PolicyError("give either --seccomp_policy or --seccomp_string, not both")
+    if path:
+        if str(path).endswith(".json"):
+            try:
+                from tracejail.policy.importers import docker
+            except ImportError:
+                raise PolicyError(f"{path}: Docker/OCI seccomp profiles are not supported "
+                                  "(tracejail.policy.importers.docker is missing)") from None
+            return docker.load(path)
+        return load_policy_file(path)
+    if text:
+        return load_policy_text(text, name="<seccomp_string>")
+    return load_policy_file(default_policy_path())
 
 
-def compile_policy(pol, trace_all=False, trace_denials=False, trace_extra=()):
-    return _AllowAll()
+def compile_policy(pol, trace_all: bool = False, trace_denials: bool = False, trace_extra=()):
+    from tracejail.policy.compiler import compile_policy as _compile
+    if pol is None:
+        raise PolicyError("no policy to compile")
+    return _compile(pol, trace_all=trace_all, trace_denials=trace_denials, trace_extra=trace_extra)
+
+
+def format_policy(program) -> str:
+    from tracejail.policy.format import format_policy as _fmt
+    return _fmt(program)
+
+
+def __getattr__(name):
+    if name == "PolicyBuilder":
+        from tracejail.policy.format import PolicyBuilder
+        return PolicyBuilder
+    raise AttributeError(name)

@@ -1,0 +1,697 @@
+"""Policy -> (libseccomp kernel filter, supervisor routing).
+
+Per syscall, the rules are turned into disjoint libseccomp rules that keep
+kafel's first-match order: rule i fires on ``C_i and not C_1 .. not C_{i-1}``,
+each written as a DNF of comparisons libseccomp can express exactly (one
+comparison per argument per rule; 32-bit arguments through MASKED_EQ on the
+low word).  The first rule that cannot be expressed (memory predicate,
+ordering compare on an int argument, arg-vs-arg...) and everything after it
+becomes SECCOMP_RET_TRACE: the supervisor re-evaluates that syscall exactly
+with the reference interpreter.  A self-check then runs the exported BPF in
+the emulator against the interpreter on boundary values and reroutes any
+syscall that disagrees to the supervisor (fail closed, never silently wrong).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+
+from tracejail.errors import PolicyError
+from tracejail.policy import bpf, syscalls
+from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program,
+                                  is_memory_expr)
+from tracejail.policy.interpreter import IntCall, Interpreter, NeedsMemory
+from tracejail.verdict import Verdict
+
+U64 = (1 << 64) - 1
+U32 = 0xFFFFFFFF
+DNF_LIMIT = 128
+TRACE_DATA = 0          # RET_DATA of routing TRACE; the supervisor never trusts it (threat B8)
+FLIP = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", "<=": ">", ">": "<="}
+SWAP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+
+
+class Inexpressible(Exception):
+    """libseccomp cannot express this condition exactly."""
+
+
+class TooComplex(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ atoms
+def _var(e):
+    """(index, bits, mask) for ``arg`` / ``arg & C`` forms, else None."""
+    if isinstance(e, ArgRef):
+        return e.index, e.bits, U64
+    if isinstance(e, BitOp) and e.op == "&":
+        for a, b in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(b, Num):
+                v = _var(a)
+                if v is not None:
+                    return v[0], v[1], v[2] & b.value
+    return None
+
+
+def _cmp_atoms(c: Cmp, positive: bool, mode: str = "scmp"):
+    """DNF (list of conjunctions of literals) for a comparison or its negation."""
+    op = c.op if positive else FLIP[c.op]
+    left, right = c.left, c.right
+    if isinstance(left, Num) and isinstance(right, Num):
+        from tracejail.policy.interpreter import _CMP
+        return [[]] if _CMP[op](left.value, right.value) else []
+    if isinstance(left, Num):
+        left, right, op = right, left, SWAP[op]
+    if not isinstance(right, Num):
+        raise Inexpressible("compares two argument expressions")
+    v = _var(left)
+    if v is None:
+        raise Inexpressible("uses `|' on an argument")
+    idx, bits, mask = v
+    full = U32 if bits == 32 else U64
+    m = mask & full
+    k = right.value
+    if m == U64:
+        return [[("cmp", idx, op, k)]]
+    if op not in ("==", "!="):
+        if bits == 32 and mask & full == full:
+            if mode == "bpf":
+                return [[("cmp32", idx, op, k)]] if k <= U32 else \
+                    ([[]] if op in ("<", "<=") else [])
+            raise Inexpressible(f"orders a 32-bit argument (arg{idx}) with `{op}'")
+        raise Inexpressible(f"orders a masked argument with `{op}'")
+    if k & ~m:
+        return [] if op == "==" else [[]]
+    if op == "==":
+        return [[("meq", idx, m, k)]]
+    if m == 0:
+        return []
+    if mode == "bpf":
+        return [[("mne", idx, m, k)]]
+    # not ((a & m) == k): some bit of m differs
+    return [[("meq", idx, 1 << b, (~k) & (1 << b))] for b in range(64) if m >> b & 1]
+
+
+def to_dnf(e, positive: bool = True, mode: str = "scmp"):
+    if e is None:
+        return [[]] if positive else []
+    if is_memory_expr(e) and not isinstance(e, (And, Or, Not)):
+        raise Inexpressible("needs the tracee's memory (supervisor predicate)")
+    if isinstance(e, Cmp):
+        simp = _simplify if mode == "scmp" else _dedup
+        return [c for c in (simp(c) for c in _cmp_atoms(e, positive, mode)) if c is not None]
+    if isinstance(e, Not):
+        return to_dnf(e.expr, not positive, mode)
+    if isinstance(e, (And, Or)):
+        conj = isinstance(e, And) == positive
+        a, b = to_dnf(e.left, positive, mode), to_dnf(e.right, positive, mode)
+        return dnf_and(a, b, mode) if conj else dnf_or(a, b)
+    raise Inexpressible(f"unsupported expression {type(e).__name__}")
+
+
+def dnf_or(a, b):
+    out = a + [c for c in b if c not in a]
+    if len(out) > DNF_LIMIT:
+        raise TooComplex()
+    return out
+
+
+def dnf_and(a, b, mode: str = "scmp"):
+    out = []
+    simp = _simplify if mode == "scmp" else _dedup
+    for x in a:
+        for y in b:
+            c = simp(tuple(x) + tuple(y))
+            if c is not None and c not in out:
+                out.append(c)
+                if len(out) > DNF_LIMIT:
+                    raise TooComplex()
+    return out
+
+
+def _lit_holds(lit, value: int) -> bool:
+    from tracejail.policy.interpreter import _CMP
+    if lit[0] == "meq":
+        return value & lit[2] == lit[3]
+    if lit[0] == "mne":
+        return value & lit[2] != lit[3]
+    if lit[0] == "cmp32":
+        return _CMP[lit[2]](value & U32, lit[3])
+    return _CMP[lit[2]](value, lit[3])
+
+
+def _dedup(conj):
+    """For our own BPF: any number of literals per argument; drop exact duplicates
+    and conjunctions that contradict an equality."""
+    lits = tuple(dict.fromkeys(conj))
+    for lit in lits:
+        if lit[0] == "cmp" and lit[2] == "==":
+            if not all(_lit_holds(o, lit[3]) for o in lits if o[1] == lit[1]):
+                return None
+    return lits
+
+
+def _simplify(conj):
+    """Merge literals per argument into at most one libseccomp comparison;
+    None if contradictory; Inexpressible if it needs two comparisons."""
+    per: dict[int, list] = {}
+    for lit in conj:
+        per.setdefault(lit[1], []).append(lit)
+    out = []
+    for idx in sorted(per):
+        lits = list(dict.fromkeys(per[idx]))
+        eq = [l for l in lits if l[0] == "cmp" and l[2] == "=="]
+        if eq:
+            val = eq[0][3]
+            if not all(_lit_holds(l, val) for l in lits):
+                return None
+            out.append(eq[0])
+            continue
+        meqs = [l for l in lits if l[0] == "meq"]
+        cmps = [l for l in lits if l[0] == "cmp"]
+        if meqs:
+            m = v = 0
+            for _, _, lm, lv in meqs:
+                if (v ^ lv) & (m & lm):
+                    return None
+                m |= lm
+                v |= lv
+            if cmps:
+                if m == U64:   # fully determined value
+                    if not all(_lit_holds(l, v) for l in cmps):
+                        return None
+                    out.append(("cmp", idx, "==", v))
+                    continue
+                raise Inexpressible("needs two comparisons on one argument")
+            out.append(("meq", idx, m, v))
+            continue
+        if len(cmps) > 1:
+            raise Inexpressible("needs two comparisons on one argument")
+        out.append(cmps[0])
+    return tuple(out)
+
+
+# ------------------------------------------------------------------ routing
+@dataclass
+class Route:
+    nr: int
+    name: str
+    where: str                  # "kernel", "supervisor", "mixed"
+    reason: str
+    rules: list = field(default_factory=list)          # Rule objects for this syscall
+    kernel_rules: list = field(default_factory=list)   # (action, conj) emitted to libseccomp
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One top-level disjunct of a rule: ``A { x || y }`` == ``A { x }, A { y }``."""
+    action: Action
+    expr: object
+    loc: object
+
+
+def split_rules(rules) -> list:
+    out = []
+
+    def parts(e):
+        if isinstance(e, Or):
+            return parts(e.left) + parts(e.right)
+        return [e]
+
+    for r in rules:
+        out.extend(_Part(r.action, p, r.loc) for p in parts(r.expr))
+    return out
+
+
+def plan_syscall(rules, default: Action):
+    """libseccomp plan: [(Action, conj)] disjoint, in first-match order; the reason
+    the rest goes to the supervisor ("" if none); how many rules stay in the kernel."""
+    remaining = [()]
+    groups = []
+    reason = ""
+    handled = 0
+    try:
+        for n, r in enumerate(rules):
+            try:
+                c = to_dnf(r.expr, True)
+                last = n + 1 == len(rules)
+                nc = [] if last else to_dnf(r.expr, False)
+            except Inexpressible as e:
+                reason = f"rule {r.loc.short} {e}"
+                groups += [(Action("TRACE", TRACE_DATA), tuple(c)) for c in remaining]
+                remaining = []
+                break
+            groups += [(r.action, tuple(x)) for x in dnf_and(c, remaining)]
+            remaining = dnf_and(remaining, nc)
+            handled += 1
+            if not remaining:
+                break
+    except TooComplex:
+        return [(Action("TRACE", TRACE_DATA), ())], "rules too complex for libseccomp", -1
+    return groups, reason, handled
+
+
+def plan_block(rules):
+    """Own ordered-BPF plan (kafel style): [(Action, dnf)] evaluated in order; no
+    negation of earlier rules needed.  Stops at the first rule needing memory."""
+    plan = []
+    reason = ""
+    handled = 0
+    try:
+        for r in rules:
+            try:
+                d = to_dnf(r.expr, True, "bpf")
+            except Inexpressible as e:
+                reason = f"rule {r.loc.short} {e}"
+                plan.append((Action("TRACE", TRACE_DATA), [()]))
+                break
+            plan.append((r.action, d))
+            handled += 1
+            if [] in d or () in d:
+                break
+    except TooComplex:
+        return [(Action("TRACE", TRACE_DATA), [()])], "rules too complex for the kernel filter", -1
+    return plan, reason, handled
+
+
+def _arg_word(idx: int, hi: bool) -> int:
+    return 16 + 8 * idx + (4 if hi else 0)
+
+
+class _Asm:
+    """Tiny assembler with forward labels (classic BPF jumps are 8-bit, forward only)."""
+
+    def __init__(self):
+        self.items = []
+        self.n = 0
+
+    def ld(self, off):
+        self.items.append((bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, off, None, None))
+
+    def and_(self, k):
+        self.items.append((bpf.BPF_ALU | 0x50 | bpf.BPF_K, k, None, None))
+
+    def j(self, op, k, jt=None, jf=None):
+        self.items.append((bpf.BPF_JMP | op | bpf.BPF_K, k, jt, jf))
+
+    def ret(self, k):
+        self.items.append((bpf.BPF_RET | bpf.BPF_K, k, None, None))
+
+    def label(self):
+        self.n += 1
+        return f"L{self.n}"
+
+    def mark(self, name):
+        self.items.append(("label", name))
+
+    def assemble(self):
+        pos, labels = 0, {}
+        for it in self.items:
+            if it[0] == "label":
+                labels[it[1]] = pos
+            else:
+                pos += 1
+        out, pc = [], 0
+        for it in self.items:
+            if it[0] == "label":
+                continue
+            code, k, jt, jf = it
+            offs = []
+            for t in (jt, jf):
+                o = 0 if t is None else labels[t] - (pc + 1)
+                if not 0 <= o <= 255:
+                    raise TooComplex()
+                offs.append(o)
+            out.append((code, offs[0], offs[1], k & U32))
+            pc += 1
+        return out
+
+
+JEQ, JGT, JGE = bpf.BPF_JEQ, bpf.BPF_JGT, bpf.BPF_JGE
+
+
+def _emit_lit(a: _Asm, lit, fail: str) -> None:
+    kind, idx = lit[0], lit[1]
+    if kind in ("meq", "mne"):
+        m, v = lit[2], lit[3]
+        words = [(hi, (m >> 32) if hi else m & U32, (v >> 32) if hi else v & U32)
+                 for hi in (True, False) if ((m >> 32) if hi else m & U32)]
+        if kind == "meq":
+            for hi, wm, wv in words:
+                a.ld(_arg_word(idx, hi))
+                if wm != U32:
+                    a.and_(wm)
+                a.j(JEQ, wv, None, fail)
+            return
+        ok = a.label()
+        for n, (hi, wm, wv) in enumerate(words):
+            a.ld(_arg_word(idx, hi))
+            if wm != U32:
+                a.and_(wm)
+            if n + 1 < len(words):
+                a.j(JEQ, wv, None, ok)
+            else:
+                a.j(JEQ, wv, fail, None)
+        a.mark(ok)
+        return
+    op, k = lit[2], lit[3]
+    if kind == "cmp32":
+        a.ld(_arg_word(idx, False))
+        {"==": lambda: a.j(JEQ, k, None, fail), "!=": lambda: a.j(JEQ, k, fail, None),
+         ">": lambda: a.j(JGT, k, None, fail), ">=": lambda: a.j(JGE, k, None, fail),
+         "<": lambda: a.j(JGE, k, fail, None), "<=": lambda: a.j(JGT, k, fail, None)}[op]()
+        return
+    khi, klo = k >> 32, k & U32
+    ok = a.label()
+    a.ld(_arg_word(idx, True))
+    if op == "==":
+        a.j(JEQ, khi, None, fail)
+        a.ld(_arg_word(idx, False))
+        a.j(JEQ, klo, None, fail)
+    elif op == "!=":
+        a.j(JEQ, khi, None, ok)
+        a.ld(_arg_word(idx, False))
+        a.j(JEQ, klo, fail, None)
+    elif op in (">", ">="):
+        a.j(JGT, khi, ok, None)
+        a.j(JEQ, khi, None, fail)
+        a.ld(_arg_word(idx, False))
+        a.j(JGT if op == ">" else JGE, klo, None, fail)
+    else:  # < <=
+        a.j(JGT, khi, fail, None)
+        a.j(JEQ, khi, None, ok)
+        a.ld(_arg_word(idx, False))
+        a.j(JGE if op == "<" else JGT, klo, fail, None)
+    a.mark(ok)
+
+
+def gen_block(nr: int, plan, fallthrough_ret: int, trace_denials: bool) -> list:
+    """``ld nr; jeq NR; ja skip; <rules in order>; ret fallthrough``."""
+    a = _Asm()
+    for act, dnf in plan:
+        ka = _kernel_action(act, trace_denials)
+        for conj in dnf:
+            fail = a.label()
+            for lit in conj:
+                _emit_lit(a, lit, fail)
+            a.ret(bpf.ret_of(ka.kind, ka.value))
+            a.mark(fail)
+    a.ret(fallthrough_ret)
+    body = a.assemble()
+    return [bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),
+            bpf.jump(bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K, nr, 1, 0),
+            bpf.stmt(bpf.BPF_JMP | bpf.BPF_JA, len(body))] + body
+
+
+def _kernel_action(a: Action, trace_denials: bool) -> Action:
+    if trace_denials and a.kind not in ("ALLOW", "LOG", "TRACE"):
+        return Action("TRACE", TRACE_DATA)
+    return a
+
+
+def _scmp_action(a: Action) -> int:
+    return bpf.ret_of(a.kind, a.value)
+
+
+ARCH_PREFIX = [
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 4),
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K, syscalls.AUDIT_ARCH_X86_64, 1, 0),
+    bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.RET_KILL_PROCESS),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JGE | bpf.BPF_K, syscalls.X32_SYSCALL_BIT, 0, 1),
+    bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.RET_KILL_PROCESS),
+]
+
+
+def _build_filter(default_ret: int, emitted: dict[int, list]):
+    import pyseccomp as sc
+    f = sc.SyscallFilter(default_ret)
+    f.set_attr(sc.Attr.ACT_BADARCH, bpf.RET_KILL_PROCESS)
+    f.set_attr(sc.Attr.CTL_NNP, 0)
+    for nr, items in emitted.items():
+        for ret, conj in items:
+            args = []
+            for lit in conj:
+                if lit[0] == "meq":
+                    args.append(sc.Arg(lit[1], sc.MASKED_EQ, lit[2], lit[3]))
+                else:
+                    op = {"==": sc.EQ, "!=": sc.NE, "<": sc.LT, "<=": sc.LE, ">": sc.GT,
+                          ">=": sc.GE}[lit[2]]
+                    args.append(sc.Arg(lit[1], op, lit[3]))
+            try:
+                f.add_rule_exactly(ret, nr, *args)
+            except OSError as e:
+                raise _RuleRejected(nr, str(e)) from None
+    return f
+
+
+class _RuleRejected(Exception):
+    def __init__(self, nr, msg):
+        super().__init__(msg)
+        self.nr = nr
+
+
+def _export(f, pfc: bool = False) -> bytes:
+    with tempfile.TemporaryFile() as t:
+        (f.export_pfc if pfc else f.export_bpf)(t)
+        t.seek(0)
+        return t.read()
+
+
+class CompiledPolicy:
+    """The result of compile_policy: BPF bytes + exact decision function."""
+
+    def __init__(self, program: Program, options: dict):
+        self.program = program
+        self.options = options
+        self.interpreter = Interpreter(program.rules, program.default_action)
+        self.routes: dict[int, Route] = {}
+        self.bpf: bytes = b""
+        self._filter = None
+        self._insns = None
+        h = hashlib.sha256()
+        for name, text in program.sources:
+            h.update(name.encode("utf-8", "replace") + b"\0" + text.encode() + b"\0")
+        self.source_digest = h.hexdigest()
+        h.update(repr(sorted(options.items())).encode())
+        self.digest = h.hexdigest()
+
+    # -- API used by the supervisor / CLI
+    @property
+    def rules(self):
+        return self.program.rules
+
+    @property
+    def default_action(self) -> Action:
+        return self.program.default_action
+
+    @property
+    def warnings(self):
+        return self.program.warnings
+
+    def rule_for(self, tag: str):
+        """The Rule whose ``file:line`` tag is ``tag`` (first one), or None."""
+        for r in self.program.rules:
+            if r.tag == tag:
+                return r
+        return None
+
+    def decide(self, call) -> Verdict:
+        return self.interpreter.decide(call)
+
+    def kernel_verdict(self, nr: int, arch: str = "x86_64", args=()) -> Verdict:
+        if arch == "x86_64":
+            a, n = syscalls.AUDIT_ARCH_X86_64, nr
+        elif arch == "x32":
+            a, n = syscalls.AUDIT_ARCH_X86_64, nr | syscalls.X32_SYSCALL_BIT
+        elif arch == "i386":
+            a, n = syscalls.AUDIT_ARCH_I386, nr
+        else:
+            a, n = 0, nr
+        if self._insns is None:
+            self._insns = bpf.decode(self.bpf)
+        return bpf.to_verdict(bpf.run(self._insns, bpf.seccomp_data(n, a, args)), "kernel")
+
+    @property
+    def needs_supervisor(self) -> bool:
+        if self._insns is None:
+            self._insns = bpf.decode(self.bpf)
+        return any(code & 0x07 == bpf.BPF_RET and k & bpf.RET_ACTION_FULL == bpf.RET_TRACE
+                   for code, _, _, k in self._insns)
+
+    @property
+    def pfc(self) -> str:
+        return _export(self._filter, pfc=True).decode("utf-8", "replace") if self._filter else ""
+
+    def route(self, nr: int) -> Route | None:
+        return self.routes.get(nr)
+
+    def stats(self) -> dict:
+        kernel = [r for r in self.routes.values() if r.where == "kernel"]
+        sup = [r for r in self.routes.values() if r.where == "supervisor"]
+        mixed = [r for r in self.routes.values() if r.where == "mixed"]
+        nrules = lambda rs: sum(len(r.rules) for r in rs)  # noqa: E731
+        return {"syscalls_kernel": len(kernel), "syscalls_supervisor": len(sup),
+                "syscalls_mixed": len(mixed), "rules_kernel": nrules(kernel),
+                "rules_supervisor": nrules(sup), "rules_mixed": nrules(mixed),
+                "rules_total": len(self.program.rules), "bpf_insns": len(self.bpf) // 8}
+
+    def agrees(self, nr: int, args, arch: str = "x86_64") -> tuple[bool, Verdict, Verdict | None]:
+        """Kernel verdict vs interpreter on integer args: the kernel must either
+        give the interpreter's verdict or TRACE (then the supervisor decides)."""
+        k = self.kernel_verdict(nr, arch, args)
+        try:
+            i = self.interpreter.decide(IntCall(nr, arch, args))
+        except NeedsMemory:
+            return k.action == "TRACE", k, None
+        if self.options.get("trace_all"):
+            ok = k.action == "TRACE" or (arch != "x86_64" and k.action == "KILL_PROCESS")
+            return ok, k, i
+        same = (k.action, k.value) == (i.action, i.value)
+        if k.action == "TRACE" and not same:
+            return True, k, i
+        return same, k, i
+
+
+def compile_policy(program: Program, trace_all: bool = False, trace_denials: bool = False,
+                   trace_extra=()) -> CompiledPolicy:
+    options = {"trace_all": bool(trace_all), "trace_denials": bool(trace_denials),
+               "trace_extra": tuple(sorted(trace_extra))}
+    cp = CompiledPolicy(program, options)
+    extra_nrs = set()
+    for name in trace_extra:
+        nr = syscalls.nr_of(name)
+        if nr is None:
+            if isinstance(name, int) or str(name).isdigit():
+                nr = int(name)
+            else:
+                raise PolicyError(f"unknown syscall `{name}' in trace list")
+        extra_nrs.add(nr)
+
+    by_nr: dict[int, list] = {}
+    for r in program.rules:
+        by_nr.setdefault(r.nr, []).append(r)
+
+    pdef = program.default_action
+    trace = Action("TRACE", TRACE_DATA)
+    if trace_all:
+        fdefault = trace
+    else:
+        fdefault = _kernel_action(pdef, trace_denials)
+    forced: dict[int, str] = {nr: "in the trace list (--inject/--trace)" for nr in extra_nrs}
+
+    use_block: set[int] = set()
+    for _attempt in range(64):
+        emitted: dict[int, list] = {}
+        blocks: list = []
+        routes: dict[int, Route] = {}
+        for nr in sorted(set(by_nr) | set(forced)):
+            rules = by_nr.get(nr, [])
+            name = syscalls.name_of(nr) or f"SYSCALL[{nr}]"
+            if trace_all:
+                routes[nr] = Route(nr, name, "supervisor", "trace_all: every syscall", rules)
+                continue
+            how = "libseccomp"
+            if nr in forced:
+                groups, reason, handled = [(trace, ())], forced[nr], 0
+            else:
+                parts = split_rules(rules)
+                groups, reason, handled = plan_syscall(parts, pdef)
+                if handled < len(parts) and reason or nr in use_block:
+                    plan, breason, bhandled = plan_block(parts)
+                    if bhandled > handled or nr in use_block:
+                        how, reason, handled = "bpf", breason, bhandled
+                        groups = [(act, c) for act, d in plan for c in d]
+            traced = bool(reason) or nr in forced
+            conditional = any(r.expr is not None for r in rules)
+            if not traced:
+                where = "kernel"
+                why = ("integer rules, exact in seccomp-bpf" if conditional else "unconditional rule")
+                if how == "bpf":
+                    why += " (ordered BPF block: beyond libseccomp's single-comparison rules)"
+            elif handled <= 0:
+                where, why = "supervisor", reason
+            else:
+                where = "mixed"
+                why = f"first {handled} rule(s) in the kernel; from " + reason
+            routes[nr] = Route(nr, name, where, why, rules, list(groups))
+            if how == "bpf":
+                blocks.extend(gen_block(nr, plan, _scmp_action(fdefault), trace_denials))
+                continue
+            items = []
+            for act, conj in groups:
+                ka = _kernel_action(act, trace_denials)
+                if (ka.kind, ka.value) == (fdefault.kind, fdefault.value):
+                    continue
+                items.append((bpf.ret_of(ka.kind, ka.value), conj))
+            if items:
+                emitted[nr] = items
+        try:
+            f = _build_filter(_scmp_action(fdefault), emitted)
+        except _RuleRejected as e:
+            use_block.add(e.nr)
+            continue
+        prog = bpf.encode(ARCH_PREFIX) + bpf.encode(blocks) + _export(f)
+        if len(prog) // 8 > bpf.MAX_INSNS:
+            raise PolicyError(f"{program.name}:1:1: compiled filter has {len(prog) // 8} "
+                              f"instructions (kernel limit {bpf.MAX_INSNS})")
+        cp.bpf, cp._filter, cp._insns, cp.routes = prog, f, None, routes
+        bad = _self_check(cp, emitted, routes)
+        if not bad:
+            return cp
+        for nr in bad:
+            forced[nr] = "kernel rules disagreed with the interpreter in the self-check"
+    raise PolicyError(f"{program.name}:1:1: could not compile a consistent filter")
+
+
+def _is_policy_trace(a: Action, rules) -> bool:
+    """A TRACE(n) written in the policy itself (not our routing)."""
+    return any(r.action == a for r in rules)
+
+
+def _values_for(conj_lists) -> dict[int, set]:
+    vals: dict[int, set] = {i: {0, 1, U32, U64, 1 << 32, (1 << 32) | 1, 0x80000000} for i in range(6)}
+    for conj in conj_lists:
+        for lit in conj:
+            idx, k = lit[1], lit[3]
+            s = vals[idx]
+            for v in (k, k + 1, k - 1, k | (1 << 32), k | 0xFFFFFFFF00000000, k & U32, ~k):
+                s.add(v & U64)
+            if lit[0] == "meq":
+                s.add(lit[3] | (~lit[2] & U64))
+                s.add(lit[2] & ~lit[3] & U64)
+    return vals
+
+
+def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
+    """Emulator vs interpreter on boundary values for every syscall with kernel arg rules."""
+    bad = []
+    rnd = random.Random(0x7A11)
+    for nr, route in routes.items():
+        conjs = [c for _, c in route.kernel_rules if c]
+        if not conjs:
+            ok, _, _ = cp.agrees(nr, (0,) * 6)
+            if not ok:
+                bad.append(nr)
+            continue
+        vals = {i: sorted(v) for i, v in _values_for(conjs).items()}
+        used = sorted({lit[1] for c in conjs for lit in c})
+        samples = []
+        for conj in conjs:   # one satisfying assignment per conjunction, plus noise
+            a = [rnd.choice(vals[i]) for i in range(6)]
+            for lit in conj:
+                a[lit[1]] = lit[3] if lit[0] == "cmp" and lit[2] in ("==", "<=", ">=") else \
+                    (lit[3] | (rnd.getrandbits(64) & ~lit[2] & U64)) if lit[0] == "meq" else \
+                    (lit[3] + 1 if lit[2] in (">", "!=") else max(lit[3] - 1, 0)) & U64
+            samples.append(a)
+        for _ in range(200 + 50 * len(used)):
+            samples.append([rnd.choice(vals[i]) if i in used else rnd.getrandbits(64) for i in range(6)])
+        for a in samples:
+            ok, _, _ = cp.agrees(nr, a)
+            if not ok:
+                bad.append(nr)
+                break
+    return bad

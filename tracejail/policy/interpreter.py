@@ -1,0 +1,213 @@
+"""Reference interpreter: evaluates the policy AST directly on one syscall.
+
+This is the exact semantics the compiled BPF must agree with (property-tested),
+and what the supervisor runs on every SECCOMP_RET_TRACE stop.  First matching
+rule in policy order decides; ArgFault from a memory read -> ERRNO(errno).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+
+from tracejail.policy import syscalls
+from tracejail.policy.ast import (And, ArgRef, ArgvPred, BitOp, Cmp, Not, Num, Or, SockPred,
+                                  StrPred)
+from tracejail.policy.constants import family_number
+from tracejail.verdict import ArgFault, Verdict
+
+U64 = (1 << 64) - 1
+U32 = 0xFFFFFFFF
+
+
+@lru_cache(maxsize=4096)
+def glob_regex(pattern: str) -> re.Pattern:
+    """``*`` = any chars but '/', ``**`` = anything, ``?`` = one char but '/', ``[..]`` class;
+    a trailing ``/**`` also matches the directory itself."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("/**", i) and i + 3 == n:
+            out.append("(?:/.*)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            j = pattern.find("]", i + 2)
+            if j < 0:
+                raise ValueError("unterminated [")
+            body = pattern[i + 1:j]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out), re.S)
+
+
+def under(path: str, d: str) -> bool:
+    d = d.rstrip("/")
+    return path == d or path.startswith(d + "/") or (d == "" and path.startswith("/"))
+
+
+def match_str(s: str | None, op: str, values: tuple) -> bool:
+    if s is None:
+        return op == "!="
+    if op == "==":
+        return s == values[0]
+    if op == "!=":
+        return s != values[0]
+    if op == "in":
+        return any(glob_regex(v).fullmatch(s) for v in values)
+    if op == "under":
+        return any(under(s, v) for v in values)
+    if op == "prefix":
+        return any(s.startswith(v) for v in values)
+    raise ValueError(op)
+
+
+def _text(b) -> str:
+    return b.decode("utf-8", "surrogateescape") if isinstance(b, (bytes, bytearray)) else str(b)
+
+
+def eval_int(e, args) -> int:
+    if isinstance(e, Num):
+        return e.value
+    if isinstance(e, ArgRef):
+        v = args[e.index] & U64
+        return v & U32 if e.bits == 32 else v
+    if isinstance(e, BitOp):
+        a, b = eval_int(e.left, args), eval_int(e.right, args)
+        return a & b if e.op == "&" else a | b
+    raise TypeError(f"not an integer expression: {e!r}")
+
+
+_CMP = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _ip_match(addr: str | None, op: str, values: tuple) -> bool:
+    ip = None
+    if addr:
+        try:
+            ip = ipaddress.ip_address(addr.split("%", 1)[0])
+            if ip.version == 6 and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+        except ValueError:
+            ip = None
+    if ip is None:
+        return op == "!="
+
+    def one(v: str) -> bool:
+        net = ipaddress.ip_network(v, strict=False)
+        if net.version == 6 and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
+            net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+        return ip.version == net.version and ip in net
+
+    if op == "==":
+        return one(values[0])
+    if op == "!=":
+        return not one(values[0])
+    return any(one(v) for v in values)
+
+
+def evaluate(e, call) -> bool:
+    """Evaluate a boolean expression; memory predicates read through ``call``
+    (may raise ArgFault)."""
+    if isinstance(e, Cmp):
+        return _CMP[e.op](eval_int(e.left, call.args), eval_int(e.right, call.args))
+    if isinstance(e, And):
+        return evaluate(e.left, call) and evaluate(e.right, call)
+    if isinstance(e, Or):
+        return evaluate(e.left, call) or evaluate(e.right, call)
+    if isinstance(e, Not):
+        return not evaluate(e.expr, call)
+    if isinstance(e, StrPred):
+        if e.kind == "path":
+            s = _text(call.path(e.arg.index))
+        else:
+            s = _text(call.string(e.arg.index))
+        return match_str(s, e.op, e.values)
+    if isinstance(e, ArgvPred):
+        argv = [_text(a) for a in call.argv(e.arg.index)]
+        if e.index is None:
+            return any(match_str(a, "in", e.values) or a in e.values for a in argv)
+        s = argv[e.index] if e.index < len(argv) else None
+        return match_str(s, e.op, e.values)
+    if isinstance(e, SockPred):
+        sa = call.sockaddr(e.arg.index, e.lenarg.index)
+        if e.field == "family":
+            return _CMP[e.op](family_number(sa.family), e.values[0])
+        if e.field == "port":
+            if sa.port is None:
+                return e.op == "!="
+            return _CMP[e.op](sa.port, e.values[0])
+        if e.field == "ip":
+            return _ip_match(sa.address if sa.family in ("AF_INET", "AF_INET6") else None,
+                             e.op, e.values)
+        return match_str(sa.address if sa.family == "AF_UNIX" else None, e.op, e.values)
+    raise TypeError(f"not a boolean expression: {e!r}")
+
+
+def verdict_of(action, rule: str) -> Verdict:
+    return Verdict(action.kind, action.value, rule)
+
+
+class Interpreter:
+    """Rules grouped by syscall number, evaluated in policy order."""
+
+    def __init__(self, rules, default_action):
+        self.default = default_action
+        self.by_nr: dict[int, list] = {}
+        for r in rules:
+            self.by_nr.setdefault(r.nr, []).append(r)
+
+    def decide(self, call) -> Verdict:
+        arch = getattr(call, "arch", "x86_64")
+        nr = call.nr
+        if arch != "x86_64":
+            return Verdict("KILL_PROCESS", 0, f"foreign-arch:{arch}")
+        if nr < 0 or nr >= syscalls.X32_SYSCALL_BIT:
+            return Verdict("KILL_PROCESS", 0, "foreign-arch:x32")
+        for r in self.by_nr.get(nr, ()):
+            try:
+                if r.expr is None or evaluate(r.expr, call):
+                    return verdict_of(r.action, r.tag)
+            except ArgFault as f:
+                return Verdict("ERRNO", f.errno, r.tag)
+        return verdict_of(self.default, "default")
+
+    def decide_ints(self, nr: int, args, arch: str = "x86_64") -> Verdict:
+        """Decision on integer arguments only; memory predicates raise NeedsMemory."""
+        return self.decide(IntCall(nr, arch, tuple(args)))
+
+
+class NeedsMemory(Exception):
+    """Raised by IntCall when a rule needs the tracee's memory."""
+
+
+class IntCall:
+    """A SyscallCall with only integer arguments (for kernel-vs-interpreter checks)."""
+
+    def __init__(self, nr: int, arch: str, args):
+        self.nr, self.arch = nr, arch
+        self.args = tuple(args) + (0,) * (6 - len(args))
+        self.name = syscalls.name_of(nr, arch)
+
+    def path(self, i):
+        raise NeedsMemory(i)
+
+    string = argv = path
+
+    def sockaddr(self, i, len_i):
+        raise NeedsMemory(i)
