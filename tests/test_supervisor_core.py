@@ -68,7 +68,7 @@ class ListAudit:
 
 
 def supervise(argv, policy, tmp_path, trace=TRACED, config=None, audit=None, deadline=None,
-              cwd=None, extra_filter=None, on_start=None):
+              cwd=None, extra_filter=None, on_start=None, leak=None, setup=None):
     """Run argv under a fresh Supervisor; returns (outcome, stdout text, supervisor)."""
     import pyseccomp
     out = tmp_path / f"out-{time.monotonic_ns()}.txt"
@@ -81,6 +81,10 @@ def supervise(argv, policy, tmp_path, trace=TRACED, config=None, audit=None, dea
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            for n, p in (leak or {}).items():     # fds the jailed program inherits
+                os.dup2(os.open(p, os.O_RDONLY), n, inheritable=True)
+            if setup:
+                setup()
             if cwd:
                 os.chdir(cwd)
             f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
@@ -183,3 +187,63 @@ def test_kill_verdict_kills_jail_and_reports(cc, tree, tmp_path):
     assert lines(text) == [f"open {A}/f ok"]
     assert not (tree / "canary").exists()
     assert audit.of("violation")
+
+
+def test_proc_magic_links_resolve_to_their_objects(cc, tree, tmp_path):
+    """Threat #19: /proc/self/fd/N, /dev/fd/N, /proc/self/root, /proc/self/cwd and
+    /proc/thread-self are judged by the object they name, not by their text."""
+    prog = cc("sv_paths.c", "-lpthread")
+    A = str(tree / "allowed")
+    pol = PrefixPolicy(allow=[A, "/proc", "/dev"])
+    acts = ["open:/proc/self/fd/5", "open:/dev/fd/5", "open:/proc/self/fd/6",
+            f"open:/proc/self/root{tree}/secret", "open:/proc/self/cwd/../secret",
+            "open:/proc/self/cwd/f", "open:/proc/thread-self/fd/5", "open:/proc/self/fd/7/../secret",
+            "nofollow:/proc/self/fd/5"]
+    out, text, _ = supervise([prog, *acts], pol, tmp_path, cwd=A,
+                             leak={5: str(tree / "secret"), 6: f"{A}/f", 7: A})
+    assert out.reason == "exited", text
+    assert lines(text) == [
+        "open /proc/self/fd/5 EACCES", "open /dev/fd/5 EACCES", "open /proc/self/fd/6 ok",
+        f"open /proc/self/root{tree}/secret EACCES", "open /proc/self/cwd/../secret EACCES",
+        "open /proc/self/cwd/f ok", "open /proc/thread-self/fd/5 EACCES",
+        "open /proc/self/fd/7/../secret EACCES",
+        "nofollow /proc/self/fd/5 ok"]        # O_PATH|O_NOFOLLOW on the link itself: /proc/PID/fd/5
+    assert ("openat", f"{A}/f") in pol.seen
+
+
+def _jail_setup(root, binds):
+    """In the child: private mount namespace, bind mounts, chroot."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.unshare(0x00020000) == 0                       # CLONE_NEWNS
+    assert libc.mount(b"none", b"/", None, 0x40000 | 0x4000, None) == 0   # MS_PRIVATE|MS_REC
+    for src, dst in binds:
+        assert libc.mount(str(src).encode(), str(dst).encode(), None, 0x1000, None) == 0  # MS_BIND
+    os.chroot(root)
+    os.chdir("/")
+
+
+def test_paths_in_chroot_with_bind_mounts(cc, tree, tmp_path):
+    """Inside a chroot with a bind mount the policy sees the jail's paths: the
+    kernel prints host paths for /proc/PID/{root,cwd,fd} and the supervisor
+    strips the tracee's root; bind-mounted directories keep their jail path."""
+    import shutil
+    prog = cc("sv_paths.c", "-static")
+    root = tmp_path / "root"
+    for d in ("data", "bin", "outside_link_dir"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(prog, root / "bin" / "p")
+    (root / "secret").write_text("s")
+    os.symlink("/secret", root / "data_link")                  # absolute: inside the jail root
+    pol = PrefixPolicy(allow=["/data", "/bin"])
+    acts = ["open:/data/f", "open:/data/../secret", "open:/secret", "open:/data_link",
+            "open:/../../../../data/f", "chdir:/data", "open:f", "open:../secret", "open:sub/../f",
+            f"open:{tree}/secret"]
+    out, text, _ = supervise(["/bin/p", *acts], pol, tmp_path,
+                             setup=lambda: _jail_setup(str(root), [(tree / "allowed", root / "data")]))
+    assert out.reason == "exited", text
+    assert lines(text) == ["open /data/f ok", "open /data/../secret EACCES", "open /secret EACCES",
+                           "open /data_link EACCES", "open /../../../../data/f ok", "chdir /data ok",
+                           "open f ok", "open ../secret EACCES", "open sub/../f ok",
+                           f"open {tree}/secret EACCES"]
+    assert ("openat", "/data/f") in pol.seen and ("openat", "/secret") in pol.seen
