@@ -110,6 +110,7 @@ class AuditLog:
         self._t0 = _now()
         self._signals = 0
         self._exits = 0
+        self._in_call = False
 
     # ------------------------------------------------------------ output
 
@@ -207,6 +208,14 @@ class AuditLog:
         until result(tid, retval) (--audit-results); if the result never comes
         (task killed, jail ended) it is written with "unfinished": true."""
         action = verdict.action if verdict is not None else "ALLOW"
+        self._in_call = True
+        if self._fd is not None or self._cap is not None:
+            self._write_syscall(pid, tid, arch, nr, name, args, decoded, verdict, action,
+                                resolved, retval, mode, await_result, extra)
+        else:
+            self.records += 1                 # counters only (no audit file)
+        # counted after the record is out: a signal handler that ends the log
+        # in between sees "interrupted", never a counted call without a line
         c = self._counts.get(name)
         if c is None:
             c = self._counts[name] = [0] * 8
@@ -217,10 +226,10 @@ class AuditLog:
                 c[ERRORS] += 1
         else:
             self._count_other(c, name, action, verdict, mode, decoded, retval)
+        self._in_call = False
 
-        if self._fd is None and self._cap is None:
-            self.records += 1                 # counters only (no audit file)
-            return
+    def _write_syscall(self, pid, tid, arch, nr, name, args, decoded, verdict, action,
+                       resolved, retval, mode, await_result, extra):
         # The hot path: the line is formatted by hand (the generic encoder
         # costs ~8 us per record here); every string goes through the C
         # escaper, anything unusual through the full encoder.
@@ -408,6 +417,8 @@ class AuditLog:
                        "records": self.records + 1, "dropped": self.dropped,
                        "unfinished": self.unfinished, "kernel": self._kernel,
                        "write_error": self.write_error}
+                if self._in_call:             # ended from a signal handler mid-record
+                    rec["interrupted"] = True
                 rec.update(fields)
                 self._late = 0
                 self._ended = True
