@@ -17,14 +17,10 @@ TIMEOUT_EXIT = 137
 
 
 def inject_syscalls(specs) -> list[str]:
-    """Syscall names named by --inject specs ('[inject=]open,openat:error=ENOENT...')."""
-    names: list[str] = []
-    for spec in specs:
-        head = spec.split(":", 1)[0]
-        if head.startswith("inject="):
-            head = head[len("inject="):]
-        names.extend(n for n in head.split(",") if n and not n.startswith("%"))
-    return names
+    """Syscall names named by --inject specs; a bad spec is a UsageError here,
+    before anything runs (parser: tracejail.supervisor.inject)."""
+    from tracejail.supervisor.inject import parse_injections
+    return list(parse_injections(specs).syscalls)
 
 
 class _Plain:
@@ -91,6 +87,7 @@ def run(config) -> int:
         deadline = time.monotonic() + config.time_limit
         signal.setitimer(signal.ITIMER_REAL, config.time_limit)
     outcome = None
+    late = None
     try:
         try:
             pid = launcher.start()
@@ -116,12 +113,12 @@ def run(config) -> int:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         launcher.kill()
+        late = launcher.late_error()
         launcher.cleanup()
         for s, h in old.items():
             signal.signal(s, h)
 
     code, reason = outcome.exit_code, outcome.reason
-    late = launcher.late_error()
     if late:
         print(f"tracejail: {late}", file=sys.stderr)
     if state["timeout"] or reason == "timeout":
@@ -132,6 +129,8 @@ def run(config) -> int:
         code, reason = 128 + state["signal"], "terminated"
         log(0, f"tracejail got signal {state['signal']}: jail killed")
     audit.end(code, reason)
+    from tracejail.violation import print_messages      # issue 6: kill/deny one-liners
+    print_messages(outcome, audit, config, sys.stderr)
     if not config.no_report:
         # CALL SITE for the audit helper's exit report (issue 5).
         try:

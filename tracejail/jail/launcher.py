@@ -17,7 +17,8 @@ import os
 import signal
 
 from tracejail.errors import CommandNotFound, NotExecutable, SetupError, TracejailError
-from tracejail.jail import caps, cgroups, libc, limits, mounts, namespaces, users
+# everything J needs is imported here: after pivot_root the package files are gone
+from tracejail.jail import caps, cgroups, libc, limits, mounts, namespaces, seccomp_load, users
 from tracejail.jail.log import log
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -122,8 +123,12 @@ class Launcher:
             raise SetupError(f"chroot directory does not exist: {c.chroot}")
         if not (self.flags & namespaces.CLONE_NEWNS) and c.mounts:
             raise SetupError("mounts (-R/-B/-T/-m/-s) need the mount namespace")
-        self.mounts = mounts.resolve_sources(c)
+        for kind, src, *_ in c.mounts:
+            if kind == "bind" and not os.path.exists(src):
+                raise SetupError(f"bind mount source does not exist: {src}")
+        self.mounts = []
         self.chroot_real = os.path.realpath(c.chroot) if c.chroot else None
+        self.chroot_fd = None
         self.env = build_env(c)
         for fd in c.pass_fd:
             try:
@@ -229,6 +234,14 @@ class Launcher:
     def cleanup(self) -> None:
         if self.cgroup:
             self.cgroup.remove()
+        for fd in [m[6] for m in getattr(self, "mounts", ()) if m[6] is not None] + (
+                [self.chroot_fd] if getattr(self, "chroot_fd", None) is not None else []):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.mounts = []
+        self.chroot_fd = None
         for fd in (self._go_w, self._err_r):
             if fd is not None:
                 try:
@@ -278,14 +291,14 @@ class Launcher:
             if not self.config.disable_no_new_privs:
                 libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
             if self.bpf is not None:
-                from tracejail.jail import seccomp_load
                 seccomp_load.load(self.bpf)
             try:
                 os.execve(path, self.config.argv, self.env)
             except OSError as e:
                 code = 127 if e.errno == 2 else 126
                 raise (CommandNotFound if code == 127 else NotExecutable)(
-                    f"execve {path}: {e.strerror}", code) from None
+                    f"command {'not found' if code == 127 else 'not executable'}: "
+                    f"{path}: {e.strerror}", code) from None
         except TracejailError as e:
             code = e.exit_code
             _send(err_w, f"E{code} {e}")
@@ -301,22 +314,26 @@ class Launcher:
         devnull = None
         if c.silent or c.stderr_to_null:
             devnull = os.open("/dev/null", os.O_RDWR)
+        if (self.flags & namespaces.CLONE_NEWNET) and c.iface_lo:
+            from tracejail.jail import net     # before pivot_root: pyroute2 must import
+            net.lo_up()
+        if self.flags & namespaces.CLONE_NEWNS:
+            self.mounts = mounts.resolve_sources(c)
+            if self.chroot_real:
+                self.chroot_fd = mounts.open_path(self.chroot_real)
         if self.userns:
             try:
                 users.set_fs_ids(self.uid, self.gid)
             except OSError as e:
                 raise SetupError(str(e)) from None
         if self.flags & namespaces.CLONE_NEWNS:
-            mounts.build_and_pivot(c, self.mounts, self.chroot_real, log)
+            mounts.build_and_pivot(c, self.mounts, self.chroot_fd, log)
         elif self.chroot_real:
             mounts.plain_chroot(self.chroot_real)
         if self.flags & namespaces.CLONE_NEWUTS:
             name = os.fsencode(c.hostname)
             if libc._libc.sethostname(name, len(name)) != 0:
                 raise SetupError(f"sethostname: {os.strerror(ctypes.get_errno())}")
-        if (self.flags & namespaces.CLONE_NEWNET) and c.iface_lo:
-            from tracejail.jail import net
-            net.lo_up()
         if devnull is not None:
             for fd in ((0, 1, 2) if c.silent else (2,)):
                 os.dup2(devnull, fd)

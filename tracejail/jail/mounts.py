@@ -7,7 +7,7 @@ Sequence (run inside the new mount namespace, as namespace root):
      host tree is reachable as /oldroot and nothing in the host's /tmp is hidden;
   2. build /newroot: tmpfs or a recursive bind of the chroot directory;
   3. /proc, then the user's mounts in command-line order (mount points created
-     as needed; sources were resolved in the host view before step 1);
+     as needed; sources were opened O_PATH before the fsuid switch);
   4. read-only: mount_setattr(AT_RECURSIVE) sets/clears MOUNT_ATTR_RDONLY on the
      root and each mount, so submounts of a bind are read-only too and the
      locked flags (nosuid/nodev/noexec/atime) of host mounts are left alone;
@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 
 from tracejail.errors import SetupError
 from tracejail.jail import libc
@@ -51,18 +52,35 @@ def split_src_dst(spec: str) -> tuple[str, str]:
 
 
 def resolve_sources(config) -> list[tuple]:
-    """Host-view realpath of every bind source and the chroot; missing -> SetupError.
+    """Open every bind source (O_PATH) in the host view; missing -> SetupError.
 
-    Done before any namespace work so an absolute symlink in a source path is
-    followed in the host tree, not in the half-built jail root."""
+    The jail runs this right after unsharing, while its fsuid is still host
+    uid 0 (owner access to root-owned directories; namespace capabilities give
+    no DAC override on host-owned inodes), and later mounts from
+    /proc/self/fd/N.  An fd opened in the host mount namespace cannot be a
+    bind source here (EINVAL), hence not earlier.  An absolute symlink in a
+    source path is followed in the host tree, not in the half-built jail root.  Entries become (kind, src, dst, fstype, opts, rw, fd)."""
     out = []
     for kind, src, dst, fstype, opts, rw in config.mounts:
-        if kind == "bind":
-            if not os.path.exists(src):
-                raise SetupError(f"bind mount source does not exist: {src}")
-            src = os.path.realpath(src)
-        out.append((kind, src, dst, fstype, opts, rw))
+        fd = None
+        if kind == "bind" or (kind == "mount" and not fstype):
+            try:
+                fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+            except OSError as e:
+                raise SetupError(f"bind mount source {src}: {e.strerror}") from None
+        out.append((kind, src, dst, fstype, opts, rw, fd))
     return out
+
+
+def open_path(path: str) -> int:
+    try:
+        return os.open(path, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY)
+    except OSError as e:
+        raise SetupError(f"chroot {path}: {e.strerror}") from None
+
+
+def _fd_src(fd: int) -> str:
+    return f"{OLD}/proc/self/fd/{fd}"
 
 
 def _set_ro(path: str, ro: bool, recursive: bool) -> None:
@@ -109,7 +127,7 @@ def _inside(dst: str) -> str:
     return NEW + ("" if dst == "/" else dst)
 
 
-def build_and_pivot(config, mounts: list[tuple], chroot_real: str | None, log) -> None:
+def build_and_pivot(config, mounts: list[tuple], chroot_fd: int | None, log) -> None:
     """Steps 1-5 above; raises SetupError naming the step that failed."""
     step = "make mounts private"
     try:
@@ -123,8 +141,8 @@ def build_and_pivot(config, mounts: list[tuple], chroot_real: str | None, log) -
         libc.pivot_root(".", "oldroot")
         os.chdir("/")
         step = "jail root"
-        if chroot_real:
-            libc.mount(OLD + chroot_real, NEW, None, MS_BIND | MS_REC)
+        if chroot_fd is not None:
+            libc.mount(_fd_src(chroot_fd), NEW, None, MS_BIND | MS_REC)
         else:
             libc.mount("tracejail", NEW, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         rw_state: list[tuple[str, bool, bool]] = []   # (path, ro, recursive) applied in order
@@ -133,12 +151,12 @@ def build_and_pivot(config, mounts: list[tuple], chroot_real: str | None, log) -
             _mkpoint(NEW + "/proc", True)
             libc.mount("proc", NEW + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             rw_state.append((NEW + "/proc", not (config.proc_rw or config.rw), False))
-        for kind, src, dst, fstype, opts, rw in mounts:
+        for kind, src, dst, fstype, opts, rw, fd in mounts:
             target = _inside(dst)
             step = f"{kind} {dst}"
             if kind == "bind":
-                _mkpoint(target, os.path.isdir(OLD + src))
-                libc.mount(OLD + src, target, None, MS_BIND | MS_REC)
+                _mkpoint(target, stat.S_ISDIR(os.fstat(fd).st_mode))
+                libc.mount(_fd_src(fd), target, None, MS_BIND | MS_REC)
                 rw_state.append((target, not rw, True))
             elif kind == "tmpfs":
                 _mkpoint(target, True)
@@ -149,7 +167,7 @@ def build_and_pivot(config, mounts: list[tuple], chroot_real: str | None, log) -
                 if fstype:
                     libc.mount(src or fstype, target, fstype, MS_NOSUID | MS_NODEV, opts or None)
                 else:
-                    libc.mount(OLD + os.path.realpath(src), target, None, MS_BIND | MS_REC)
+                    libc.mount(_fd_src(fd), target, None, MS_BIND | MS_REC)
                 rw_state.append((target, not rw, True))
             elif kind == "symlink":
                 os.makedirs(os.path.dirname(target), exist_ok=True)
