@@ -227,6 +227,12 @@ def split_rules(rules) -> list:
 
 
 def plan_syscall(rules, default: Action):
+    """(groups, reason): see plan_syscall_ex (kept for the Docker exporter)."""
+    groups, reason, _ = plan_syscall_ex(rules, default)
+    return groups, reason
+
+
+def plan_syscall_ex(rules, default: Action):
     """libseccomp plan: [(Action, conj)] disjoint, in first-match order; the reason
     the rest goes to the supervisor ("" if none); how many rules stay in the kernel."""
     remaining = [()]
@@ -599,7 +605,7 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
                 groups, reason, handled = [(trace, ())], forced[nr], 0
             else:
                 parts = split_rules(rules)
-                groups, reason, handled = plan_syscall(parts, pdef)
+                groups, reason, handled = plan_syscall_ex(parts, pdef)
                 if handled < len(parts) and reason or nr in use_block:
                     plan, breason, bhandled = plan_block(parts)
                     if bhandled > handled or nr in use_block:
