@@ -77,10 +77,11 @@ def _cmp_atoms(c: Cmp, positive: bool, mode: str = "scmp"):
     if m == U64:
         return [[("cmp", idx, op, k)]]
     if op not in ("==", "!="):
+        if mode == "bpf":
+            if k > m:   # (a & m) <= m < k
+                return [[]] if op in ("<", "<=") else []
+            return [[("mcmp", idx, m, op, k)]]
         if bits == 32 and mask & full == full:
-            if mode == "bpf":
-                return [[("cmp32", idx, op, k)]] if k <= U32 else \
-                    ([[]] if op in ("<", "<=") else [])
             raise Inexpressible(f"orders a 32-bit argument (arg{idx}) with `{op}'")
         raise Inexpressible(f"orders a masked argument with `{op}'")
     if k & ~m:
@@ -138,8 +139,8 @@ def _lit_holds(lit, value: int) -> bool:
         return value & lit[2] == lit[3]
     if lit[0] == "mne":
         return value & lit[2] != lit[3]
-    if lit[0] == "cmp32":
-        return _CMP[lit[2]](value & U32, lit[3])
+    if lit[0] == "mcmp":
+        return _CMP[lit[3]](value & lit[2], lit[4])
     return _CMP[lit[2]](value, lit[3])
 
 
@@ -235,7 +236,9 @@ def plan_syscall(rules, default: Action):
 def plan_syscall_ex(rules, default: Action):
     """libseccomp plan: [(Action, conj)] disjoint, in first-match order; the reason
     the rest goes to the supervisor ("" if none); how many rules stay in the kernel."""
-    remaining = [()]
+    # rule i fires on C_i and not C_j for every earlier j with a DIFFERENT action
+    # (an earlier rule with the same action gives the same verdict anyway)
+    earlier: list[tuple[Action, list]] = []
     groups = []
     reason = ""
     handled = 0
@@ -244,16 +247,25 @@ def plan_syscall_ex(rules, default: Action):
             try:
                 c = to_dnf(r.expr, True)
                 last = n + 1 == len(rules)
-                nc = [] if last else to_dnf(r.expr, False)
+                fires = c
+                for act, nc in earlier:
+                    if act != r.action:
+                        fires = dnf_and(fires, nc)
+                if not last:
+                    earlier.append((r.action, to_dnf(r.expr, False)))
             except Inexpressible as e:
                 reason = f"rule {r.loc.short} {e}"
-                groups += [(Action("TRACE", TRACE_DATA), tuple(c)) for c in remaining]
-                remaining = []
+                rest = [()]
+                try:
+                    for _, nc in earlier:
+                        rest = dnf_and(rest, nc)
+                except Inexpressible:
+                    return [(Action("TRACE", TRACE_DATA), ())], reason, 0
+                groups += [(Action("TRACE", TRACE_DATA), tuple(x)) for x in rest]
                 break
-            groups += [(r.action, tuple(x)) for x in dnf_and(c, remaining)]
-            remaining = dnf_and(remaining, nc)
+            groups += [(r.action, tuple(x)) for x in fires]
             handled += 1
-            if not remaining:
+            if any(len(x) == 0 for x in c):   # always true: later rules are unreachable
                 break
     except TooComplex:
         return [(Action("TRACE", TRACE_DATA), ())], "rules too complex for libseccomp", -1
@@ -363,34 +375,45 @@ def _emit_lit(a: _Asm, lit, fail: str) -> None:
                 a.j(JEQ, wv, fail, None)
         a.mark(ok)
         return
-    op, k = lit[2], lit[3]
-    if kind == "cmp32":
-        a.ld(_arg_word(idx, False))
-        {"==": lambda: a.j(JEQ, k, None, fail), "!=": lambda: a.j(JEQ, k, fail, None),
-         ">": lambda: a.j(JGT, k, None, fail), ">=": lambda: a.j(JGE, k, None, fail),
-         "<": lambda: a.j(JGE, k, fail, None), "<=": lambda: a.j(JGT, k, fail, None)}[op]()
+    if kind == "mcmp":
+        m, op, k = lit[2], lit[3], lit[4]
+    else:
+        m, op, k = U64, lit[2], lit[3]
+    mhi, mlo, khi, klo = m >> 32, m & U32, k >> 32, k & U32
+
+    def load(hi):
+        a.ld(_arg_word(idx, hi))
+        wm = mhi if hi else mlo
+        if wm != U32:
+            a.and_(wm)
+
+    lo_cmp = {"==": lambda: a.j(JEQ, klo, None, fail), "!=": lambda: a.j(JEQ, klo, fail, None),
+              ">": lambda: a.j(JGT, klo, None, fail), ">=": lambda: a.j(JGE, klo, None, fail),
+              "<": lambda: a.j(JGE, klo, fail, None), "<=": lambda: a.j(JGT, klo, fail, None)}
+    if mhi == 0:        # high word masked away: k <= m < 2^32 here
+        load(False)
+        lo_cmp[op]()
         return
-    khi, klo = k >> 32, k & U32
     ok = a.label()
-    a.ld(_arg_word(idx, True))
+    load(True)
     if op == "==":
         a.j(JEQ, khi, None, fail)
-        a.ld(_arg_word(idx, False))
+        load(False)
         a.j(JEQ, klo, None, fail)
     elif op == "!=":
         a.j(JEQ, khi, None, ok)
-        a.ld(_arg_word(idx, False))
+        load(False)
         a.j(JEQ, klo, fail, None)
     elif op in (">", ">="):
         a.j(JGT, khi, ok, None)
         a.j(JEQ, khi, None, fail)
-        a.ld(_arg_word(idx, False))
-        a.j(JGT if op == ">" else JGE, klo, None, fail)
+        load(False)
+        lo_cmp[op]()
     else:  # < <=
         a.j(JGT, khi, fail, None)
         a.j(JEQ, khi, None, ok)
-        a.ld(_arg_word(idx, False))
-        a.j(JGE if op == "<" else JGT, klo, fail, None)
+        load(False)
+        lo_cmp[op]()
     a.mark(ok)
 
 
@@ -432,8 +455,31 @@ ARCH_PREFIX = [
 ]
 
 
-def _build_filter(default_ret: int, emitted: dict[int, list]):
+def _placeholders(default_ret: int, emitted: dict[int, list]) -> dict[int, int]:
+    """libseccomp refuses TRAP with data and ERRNO >= 4095 (kafel allows 0-65535):
+    those are built with unused ERRNO placeholders and patched in the exported BPF."""
+    used = {default_ret} | {ret for items in emitted.values() for ret, _ in items}
+    need = sorted(r for r in used if (r & bpf.RET_ACTION_FULL == bpf.RET_TRAP and r & 0xFFFF)
+                  or (r & bpf.RET_ACTION_FULL == bpf.RET_ERRNO and r & 0xFFFF >= 4095))
+    free = [bpf.RET_ERRNO | n for n in range(4094, 3000, -1) if bpf.RET_ERRNO | n not in used]
+    return dict(zip(need, free))
+
+
+def _patch(prog: bytes, real_of: dict[int, int]) -> bytes:
+    insns = bpf.decode(prog)
+    out = []
+    for code, jt, jf, k in insns:
+        if code == bpf.BPF_RET | bpf.BPF_K and k in real_of:
+            k = real_of[k]
+        out.append((code, jt, jf, k))
+    return bpf.encode(out)
+
+
+def _build_filter(default_ret: int, emitted: dict[int, list], ph: dict[int, int] | None = None):
     import pyseccomp as sc
+    ph = ph or {}
+    default_ret = ph.get(default_ret, default_ret)
+    emitted = {nr: [(ph.get(r, r), c) for r, c in items] for nr, items in emitted.items()}
     f = sc.SyscallFilter(default_ret)
     f.set_attr(sc.Attr.ACT_BADARCH, bpf.RET_KILL_PROCESS)
     f.set_attr(sc.Attr.CTL_NNP, 0)
@@ -635,12 +681,14 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
                 items.append((bpf.ret_of(ka.kind, ka.value), conj))
             if items:
                 emitted[nr] = items
+        ph = _placeholders(_scmp_action(fdefault), emitted)
         try:
-            f = _build_filter(_scmp_action(fdefault), emitted)
+            f = _build_filter(_scmp_action(fdefault), emitted, ph)
         except _RuleRejected as e:
             use_block.add(e.nr)
             continue
-        prog = bpf.encode(ARCH_PREFIX) + bpf.encode(blocks) + _export(f)
+        prog = bpf.encode(ARCH_PREFIX) + bpf.encode(blocks) + \
+            _patch(_export(f), {p: r for r, p in ph.items()})
         if len(prog) // 8 > bpf.MAX_INSNS:
             raise PolicyError(f"{program.name}:1:1: compiled filter has {len(prog) // 8} "
                               f"instructions (kernel limit {bpf.MAX_INSNS})")
@@ -649,7 +697,10 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
         if not bad:
             return cp
         for nr in bad:
-            forced[nr] = "kernel rules disagreed with the interpreter in the self-check"
+            if nr in use_block or nr in forced:
+                forced[nr] = "kernel rules disagreed with the interpreter in the self-check"
+            else:
+                use_block.add(nr)   # libseccomp's tree got it wrong: try our ordered block
     raise PolicyError(f"{program.name}:1:1: could not compile a consistent filter")
 
 
@@ -662,7 +713,7 @@ def _values_for(conj_lists) -> dict[int, set]:
     vals: dict[int, set] = {i: {0, 1, U32, U64, 1 << 32, (1 << 32) | 1, 0x80000000} for i in range(6)}
     for conj in conj_lists:
         for lit in conj:
-            idx, k = lit[1], lit[3]
+            idx, k = lit[1], lit[-1]
             s = vals[idx]
             for v in (k, k + 1, k - 1, k | (1 << 32), k | 0xFFFFFFFF00000000, k & U32, ~k):
                 s.add(v & U64)
@@ -689,9 +740,11 @@ def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
         for conj in conjs:   # one satisfying assignment per conjunction, plus noise
             a = [rnd.choice(vals[i]) for i in range(6)]
             for lit in conj:
-                a[lit[1]] = lit[3] if lit[0] == "cmp" and lit[2] in ("==", "<=", ">=") else \
-                    (lit[3] | (rnd.getrandbits(64) & ~lit[2] & U64)) if lit[0] == "meq" else \
-                    (lit[3] + 1 if lit[2] in (">", "!=") else max(lit[3] - 1, 0)) & U64
+                k = lit[-1]
+                cands = [k, (k + 1) & U64, (k - 1) & U64, k | (rnd.getrandbits(64) & ~lit[2] & U64)
+                         if lit[0] in ("meq", "mne", "mcmp") else k]
+                good = [c for c in cands if _lit_holds(lit, c)]
+                a[lit[1]] = good[0] if good else a[lit[1]]
             samples.append(a)
         for _ in range(200 + 50 * len(used)):
             samples.append([rnd.choice(vals[i]) if i in used else rnd.getrandbits(64) for i in range(6)])

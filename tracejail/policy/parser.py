@@ -245,8 +245,11 @@ class Parser:
             if nr is None:
                 if not syscalls.known_anywhere(name):
                     if applies:
-                        raise err(t.loc, f"undefined syscall `{name}'")
-                    self.warn(t.loc, f"unknown syscall `{name}' (rule ignored)")
+                        # kafel errors here; we warn so profiles written for several
+                        # architectures load.  Ignoring a rule is fail-closed: the
+                        # syscall (which x86_64 does not have) gets the default.
+                        self.warn(t.loc, f"unknown syscall `{name}' (not an x86_64 syscall; "
+                                         "rule ignored)")
                 elif applies:
                     self.warn(t.loc, f"syscall `{name}' does not exist on x86_64 (rule ignored)")
                 applies = False
