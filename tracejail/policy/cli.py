@@ -43,7 +43,11 @@ def _compile(a, pol):
 
 def _parser(prog: str, extra=None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=f"tracejail policy {prog}")
-    ap.add_argument("file", nargs="?" if prog != "eval" else None)
+    if prog == "eval":
+        ap.add_argument("file_and_call", nargs="+", metavar="[FILE] CALL",
+                        help="policy file (omit with -e) and e.g. 'openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY)'")
+    else:
+        ap.add_argument("file", nargs="?")
     ap.add_argument("-e", "--string", help="policy text instead of FILE")
     ap.add_argument("--permissive", action="store_true", help="compile as for --permissive")
     ap.add_argument("--audit-all", action="store_true", help="compile as for --audit_all")
@@ -279,12 +283,15 @@ def parse_call(text: str):
 
 def cmd_eval(argv) -> int:
     def extra(ap):
-        ap.add_argument("call", help="e.g. 'openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY)'")
         ap.add_argument("--json", action="store_true")
         ap.add_argument("--arch", default="x86_64", choices=["x86_64", "i386", "x32"])
         ap.add_argument("--cwd", default="/", help="directory for relative paths (default /)")
     ap = _parser("eval", extra)
     a = _parse(ap, argv)
+    want = 1 if a.string is not None else 2
+    if len(a.file_and_call) != want:
+        raise UsageError("policy eval: give FILE CALL (or -e TEXT CALL)")
+    a.file, a.call = (None if want == 1 else a.file_and_call[0]), a.file_and_call[-1]
     pol = _load(a)
     cp = _compile(a, pol)
     nr, name, values = parse_call(a.call)

@@ -546,10 +546,8 @@ class CompiledPolicy:
 
     def rule_for(self, tag: str):
         """The Rule whose ``file:line`` tag is ``tag`` (first one), or None."""
-        for r in self.program.rules:
-            if r.tag == tag:
-                return r
-        return None
+        return self.interpreter.rule_of_tag.get(tag) or next(
+            (r for r in self.program.rules if r.tag == tag), None)
 
     def decide(self, call) -> Verdict:
         return self.interpreter.decide(call)

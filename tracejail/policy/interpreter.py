@@ -159,6 +159,23 @@ def evaluate(e, call) -> bool:
     raise TypeError(f"not a boolean expression: {e!r}")
 
 
+def _disjuncts(e) -> list:
+    if isinstance(e, Or):
+        return _disjuncts(e.left) + _disjuncts(e.right)
+    return [e]
+
+
+def _first_loc(e):
+    if isinstance(e, (And, Or)):
+        return _first_loc(e.left) or _first_loc(e.right)
+    if isinstance(e, Not):
+        return _first_loc(e.expr)
+    if isinstance(e, Cmp):
+        return getattr(e.left, "loc", None) if getattr(getattr(e.left, "loc", None), "line", 0) \
+            else e.loc
+    return getattr(e, "loc", None)
+
+
 def verdict_of(action, rule: str) -> Verdict:
     return Verdict(action.kind, action.value, rule)
 
@@ -168,9 +185,16 @@ class Interpreter:
 
     def __init__(self, rules, default_action):
         self.default = default_action
+        # per syscall: (action, disjunct, tag) -- a rule ``{ a, b || c }`` is tried
+        # disjunct by disjunct so the verdict names the line that matched
         self.by_nr: dict[int, list] = {}
+        self.rule_of_tag: dict = {}
         for r in rules:
-            self.by_nr.setdefault(r.nr, []).append(r)
+            for part in _disjuncts(r.expr):
+                loc = _first_loc(part) or r.loc
+                tag = f"{r.loc.file.rsplit('/', 1)[-1]}:{loc.line}"
+                self.by_nr.setdefault(r.nr, []).append((r.action, part, tag))
+                self.rule_of_tag.setdefault(tag, r)
 
     def decide(self, call) -> Verdict:
         arch = getattr(call, "arch", "x86_64")
@@ -179,12 +203,12 @@ class Interpreter:
             return Verdict("KILL_PROCESS", 0, f"foreign-arch:{arch}")
         if nr < 0 or nr >= syscalls.X32_SYSCALL_BIT:
             return Verdict("KILL_PROCESS", 0, "foreign-arch:x32")
-        for r in self.by_nr.get(nr, ()):
+        for action, expr, tag in self.by_nr.get(nr, ()):
             try:
-                if r.expr is None or evaluate(r.expr, call):
-                    return verdict_of(r.action, r.tag)
+                if expr is None or evaluate(expr, call):
+                    return verdict_of(action, tag)
             except ArgFault as f:
-                return Verdict("ERRNO", f.errno, r.tag)
+                return Verdict("ERRNO", f.errno, tag)
         return verdict_of(self.default, "default")
 
     def decide_ints(self, nr: int, args, arch: str = "x86_64") -> Verdict:
