@@ -189,7 +189,7 @@ def test_open_failure_is_a_setup_error(tmp_path):
 
 
 def test_write_error_fails_closed():
-    log = AuditLog("/dev/full", flush_bytes=1)
+    log = AuditLog("/dev/full", flush_bytes=1, batch=1)
     with pytest.raises(AuditWriteError):
         sc(log)
     log.end(1, "exited")                       # never raises
@@ -208,7 +208,7 @@ FLOOD = textwrap.dedent("""
     import os, signal, sys
     from tracejail.audit import AuditLog
     from tracejail.verdict import Verdict
-    log = AuditLog(sys.argv[1], flush_bytes=int(sys.argv[2]))
+    log = AuditLog(sys.argv[1], flush_bytes=int(sys.argv[2]), batch=int(sys.argv[4]))
     log.start({"argv": ["flood"]}, "d")
     mode = sys.argv[3]
     stop = []
@@ -229,13 +229,14 @@ FLOOD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("mode,flush", [("flag", 65536), ("direct", 65536), ("direct", 300)])
-def test_sigterm_mid_flood_leaves_complete_log(tmp_path, mode, flush):
+@pytest.mark.parametrize("mode,flush,batch", [("flag", 65536, 256), ("direct", 65536, 256),
+                                              ("direct", 300, 7), ("direct", 1, 1)])
+def test_sigterm_mid_flood_leaves_complete_log(tmp_path, mode, flush, batch):
     """SIGTERM while records pour in: every line complete, an end record last,
     each call exactly once (args[0] is a sequence number), totals match."""
     for attempt in range(3):
         p = tmp_path / f"flood-{attempt}.jsonl"
-        proc = subprocess.Popen([sys.executable, "-c", FLOOD, str(p), str(flush), mode],
+        proc = subprocess.Popen([sys.executable, "-c", FLOOD, str(p), str(flush), mode, str(batch)],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline() == "ready\n"
         time.sleep(0.3 + 0.1 * attempt)

@@ -32,6 +32,7 @@ from tracejail.audit.records import SCHEMA_VERSION, escape_str, json_default
 from tracejail.errors import SetupError, TracejailError
 
 FLUSH_BYTES = 64 * 1024
+BATCH = 256                  # syscall records queued before they are formatted
 
 _ENC = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=json_default,
                         check_circular=False, allow_nan=True).encode
@@ -58,11 +59,19 @@ def _tick():
     """A Python-level call: lets pending signal handlers run *now* (RESUME checks them)."""
 
 
-def _arg_name(name, i) -> str:
-    """resolved={index: path} (the supervisor's TraceeCall) -> the argument's name."""
-    from tracejail.supervisor.decode import arg_names
-    names = arg_names(name)
-    return names[i] if isinstance(i, int) and 0 <= i < len(names) else "arg%s" % i
+_ARG_KEY: dict = {}           # (syscall, index) -> '"argname"' (JSON-ready), filled on first use
+
+
+def _arg_key(name, i) -> str:
+    """resolved={index: path} (the supervisor's TraceeCall) -> the argument's name as JSON."""
+    key = _ARG_KEY.get((name, i))
+    if key is None:
+        from tracejail.supervisor.decode import arg_names
+        names = arg_names(name)
+        key = _esc(names[i] if isinstance(i, int) and 0 <= i < len(names) else "arg%s" % i)
+        if len(_ARG_KEY) < 10000:
+            _ARG_KEY[(name, i)] = key
+    return key
 
 
 def _errname(e: int) -> str:
@@ -73,7 +82,8 @@ def _errname(e: int) -> str:
 class AuditLog:
     """See tracejail/audit/__init__.py for the contract and docs/audit.md for records."""
 
-    def __init__(self, path=None, max_mb=None, *, flush_bytes: int = FLUSH_BYTES, **_):
+    def __init__(self, path=None, max_mb=None, *, flush_bytes: int = FLUSH_BYTES,
+                 batch: int = BATCH, **_):
         self.path = path
         self._fd = None
         self._own_fd = False
@@ -90,6 +100,9 @@ class AuditLog:
             self._own_fd = True
         self._cap = int(max_mb * 1024 * 1024) if max_mb else None
         self._flush_at = flush_bytes
+        self._raw: list[list] = []   # queued syscall records, formatted in batches
+        self._batch = 1 if self._line_mode else batch
+        self._formatting = False
         self._buf: list[str] = []
         self._buflen = 0
         self._accepted = 0          # bytes accepted for writing (cap accounting)
@@ -115,6 +128,8 @@ class AuditLog:
     # ------------------------------------------------------------ output
 
     def _emit(self, rec: dict, always: bool = False) -> None:
+        if self._raw:
+            self._format_raw()
         self._emit_line(_ENC(rec) + "\n", always)
 
     def _emit_line(self, line: str, always: bool = False) -> None:
@@ -206,16 +221,29 @@ class AuditLog:
                 resolved=None, retval=None, mode=None, await_result=False, **extra) -> None:
         """One supervised syscall.  With await_result=True the record is held
         until result(tid, retval) (--audit-results); if the result never comes
-        (task killed, jail ended) it is written with "unfinished": true."""
+        (task killed, jail ended) it is written with "unfinished": true.
+
+        The hot path only appends a tuple: records are formatted in batches
+        (a tight loop runs several times faster than the same code spread over
+        ptrace stops, which leave the caches cold)."""
         action = verdict.action if verdict is not None else "ALLOW"
         self._in_call = True
         if self._fd is not None or self._cap is not None:
-            self._write_syscall(pid, tid, arch, nr, name, args, decoded, verdict, action,
-                                resolved, retval, mode, await_result, extra)
+            item = [_now_ns(), pid, tid, arch, nr, name, args, decoded, verdict, action,
+                    resolved, retval, mode, extra, False]
+            if await_result and retval is None:
+                old = self._pending.pop(tid, None)
+                if old is not None:
+                    self._finish_unfinished(old)
+                self._pending[tid] = item
+            else:
+                self._raw.append(item)
+                if len(self._raw) >= self._batch:
+                    self._format_raw()
         else:
             self.records += 1                 # counters only (no audit file)
-        # counted after the record is out: a signal handler that ends the log
-        # in between sees "interrupted", never a counted call without a line
+        # counted after the record is queued: a signal handler that ends the
+        # log in between sees "interrupted", never a counted call without a line
         c = self._counts.get(name)
         if c is None:
             c = self._counts[name] = [0] * 8
@@ -228,12 +256,41 @@ class AuditLog:
             self._count_other(c, name, action, verdict, mode, decoded, retval)
         self._in_call = False
 
-    def _write_syscall(self, pid, tid, arch, nr, name, args, decoded, verdict, action,
-                       resolved, retval, mode, await_result, extra):
-        # The hot path: the line is formatted by hand (the generic encoder
-        # costs ~8 us per record here); every string goes through the C
-        # escaper, anything unusual through the full encoder.
-        us = str(_now_ns() // 1000)
+    def _format_raw(self) -> None:
+        """Queued syscall tuples -> lines, in order.  Runs with the termination
+        signals blocked, so a handler calling end() never sees half a batch."""
+        if self._formatting or not self._raw:
+            return
+        main = threading.current_thread() is threading.main_thread()
+        old = None
+        try:
+            if main:
+                old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+                _tick()
+            self._formatting = True
+            raw, self._raw = self._raw, []
+            fmt = self._format_syscall
+            emit = self._emit_line
+            for item in raw:
+                try:
+                    line = fmt(*item)
+                except Exception as e:        # never lose a record to a formatting bug
+                    line = _ENC({"v": SCHEMA_VERSION, "type": "syscall", "t": item[0] / 1e9,
+                                 "pid": item[1], "tid": item[2], "nr": item[4],
+                                 "name": item[5], "format_error": repr(e)}) + "\n"
+                emit(line)
+        finally:
+            self._formatting = False
+            if old is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    @staticmethod
+    def _format_syscall(t_ns, pid, tid, arch, nr, name, args, decoded, verdict, action,
+                        resolved, retval, mode, extra, unfinished) -> str:
+        # Formatted by hand (the generic encoder costs ~8 us per record here);
+        # every string goes through the C escaper, anything unusual through
+        # the full encoder.
+        us = str(t_ns // 1000)
         tail = ""
         if verdict is not None:
             if action == "ERRNO":
@@ -244,13 +301,20 @@ class AuditLog:
                                    else _ENC(verdict.rule))
         if resolved:
             tail += ',"resolved":{' + ",".join([
-                _esc(k if k.__class__ is str else _arg_name(name, k)) + ":"
+                (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
                 + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
                 for k, v in resolved.items()]) + "}"
         if mode:
             tail += ',"mode":' + _esc(mode)
         if extra:
             tail += "," + _ENC(extra)[1:-1]
+        if retval is not None:
+            if -4096 < retval < 0:
+                tail += ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
+            else:
+                tail += ',"ret":%d' % retval
+        if unfinished:
+            tail += ',"unfinished":true'
         if decoded:
             dec = "{" + ",".join([
                 _esc(k) + ":" + (_esc(v) if v.__class__ is str else
@@ -258,21 +322,12 @@ class AuditLog:
                 for k, v in decoded.items()]) + "}"
         else:
             dec = "null" if decoded is None else "{}"
-        head = ('{"v":%d,"type":"syscall","t":%s.%s,"pid":%d,"tid":%d,"arch":%s,"nr":%d,'
-                '"name":%s,"args":[%s],"decoded":%s,"verdict":"%s"' % (
+        return ('{"v":%d,"type":"syscall","t":%s.%s,"pid":%d,"tid":%d,"arch":%s,"nr":%d,'
+                '"name":%s,"args":[%s],"decoded":%s,"verdict":"%s"%s}\n' % (
                     SCHEMA_VERSION, us[:-6], us[-6:], pid, tid, _esc(arch), nr,
                     _esc(name) if name is not None else "null",
                     ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6
-                    else ",".join(map(str, args)), dec, action))
-        if await_result and retval is None:
-            old = self._pending.pop(tid, None)
-            if old is not None:
-                self._finish_unfinished(old)
-            self._pending[tid] = [head, tail, name]
-            return
-        if retval is not None:
-            tail += self._ret_text(retval)
-        self._emit_line(head + tail + "}\n")
+                    else ",".join(map(str, args)), dec, action, tail))
 
     def _count_other(self, c, name, action, verdict, mode, decoded, retval):
         if mode == "injected":
@@ -312,38 +367,34 @@ class AuditLog:
         else:
             d[0] += 1
 
-    @staticmethod
-    def _ret_text(retval: int) -> str:
-        if -4096 < retval < 0:
-            return ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
-        return ',"ret":%d' % retval
-
     def result(self, tid: int, retval: int) -> None:
         """Syscall-exit stop for a record held with await_result=True."""
-        held = self._pending.pop(tid, None)
-        if held is None:
+        item = self._pending.pop(tid, None)
+        if item is None:
             return
-        head, tail, name = held
         retval = retval - (1 << 64) if retval >= 1 << 63 else retval
-        if -4096 < retval < 0 and '"verdict":"ALLOW"' in head:
-            c = self._counts.get(name)
+        item[11] = retval
+        if -4096 < retval < 0 and item[12] is None and item[9] in _ALLOWS:
+            c = self._counts.get(item[5])
             if c is not None:
                 c[ERRORS] += 1
-        self._emit_line(head + tail + self._ret_text(retval) + "}\n")
+        self._raw.append(item)
+        if len(self._raw) >= self._batch:
+            self._format_raw()
 
-    def _finish_unfinished(self, held):
-        head, tail, _name = held
+    def _finish_unfinished(self, item):
+        item[14] = True
         self.unfinished += 1
-        self._emit_line(head + tail + ',"unfinished":true}\n')
+        self._raw.append(item)
 
     def _flush_pending(self, tid=None):
         if tid is None:
             for t in list(self._pending):
                 self._finish_unfinished(self._pending.pop(t))
         else:
-            held = self._pending.pop(tid, None)
-            if held is not None:
-                self._finish_unfinished(held)
+            item = self._pending.pop(tid, None)
+            if item is not None:
+                self._finish_unfinished(item)
 
     def process(self, kind: str, pid: int, **fields) -> None:
         """Lifecycle of a traced task: spawn | exec | exit (status, signal, ...)."""
@@ -405,11 +456,12 @@ class AuditLog:
         signal handler.  If records arrived after a first end(), a second call
         writes a new end record (the last end record is authoritative)."""
         with self._lock:
-            if self._ended and not self._late and not self._pending:
+            if self._ended and not self._late and not self._pending and not self._raw:
                 self._flush(raising=False)
                 return
             try:
                 self._flush_pending()
+                self._format_raw()
                 tot = self.totals()
                 rec = {"v": SCHEMA_VERSION, "type": "end", "t": _now(),
                        "exit_code": exit_code, "reason": reason,
@@ -436,6 +488,7 @@ class AuditLog:
     def close(self) -> None:
         """Close the file (after end()); a later record reopens nothing: it is counted as dropped."""
         with self._lock:
+            self._format_raw()
             self._flush(raising=False)
             if self._fd is not None and self._own_fd:
                 os.close(self._fd)
