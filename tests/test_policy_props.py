@@ -194,7 +194,7 @@ def test_fuzz_token_soup(toks):
     _parse_or_error(" ".join(toks))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, len(DEFAULT_TEXT) - 1), st.integers(0, 40), st.text(max_size=6))
 def test_fuzz_mutated_default(pos, cut, insert):
     _parse_or_error(DEFAULT_TEXT[:pos] + insert + DEFAULT_TEXT[pos + cut:])

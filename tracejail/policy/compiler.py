@@ -744,7 +744,7 @@ def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
                 good = [c for c in cands if _lit_holds(lit, c)]
                 a[lit[1]] = good[0] if good else a[lit[1]]
             samples.append(a)
-        for _ in range(200 + 50 * len(used)):
+        for _ in range(100 + 25 * len(used)):
             samples.append([rnd.choice(vals[i]) if i in used else rnd.getrandbits(64) for i in range(6)])
         for a in samples:
             ok, _, _ = cp.agrees(nr, a)
