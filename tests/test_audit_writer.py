@@ -234,12 +234,12 @@ FLOOD = textwrap.dedent("""
 def test_sigterm_mid_flood_leaves_complete_log(tmp_path, mode, flush, batch):
     """SIGTERM while records pour in: every line complete, an end record last,
     each call exactly once (args[0] is a sequence number), totals match."""
-    for attempt in range(3):
+    for attempt in range(2):                     # two timings per variant
         p = tmp_path / f"flood-{attempt}.jsonl"
         proc = subprocess.Popen([sys.executable, "-c", FLOOD, str(p), str(flush), mode, str(batch)],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline() == "ready\n"
-        time.sleep(0.3 + 0.1 * attempt)
+        time.sleep(0.15 + 0.2 * attempt)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         recs = records(p)
