@@ -24,6 +24,8 @@ CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 STR_OPS = ("==", "!=", "in", "under", "prefix")
 PREDICATES = ("path", "string", "argv", "sockaddr")
 MAX_ARGS = 6
+MAX_DEPTH = 64
+MAX_OPS = 256          # operators per rule: keeps evaluation recursion bounded
 U32 = 0xFFFFFFFF
 
 
@@ -42,6 +44,8 @@ class Parser:
         self.p = program
         self.scope: dict[str, int] | None = None     # arg name -> index for the current rule
         self.scope_sys: str | None = None
+        self.depth = 0
+        self.ops = 0
 
     # ------------------------------------------------------------ token helpers
     @property
@@ -110,6 +114,7 @@ class Parser:
         if name.value in KEYWORDS:
             raise err(name.loc, f"cannot #define keyword `{name.value}'")
         saved, self.scope = self.scope, None
+        self.ops = 0
         value = self.const_value(self.bit_or())
         self.scope = saved
         old = self.p.defines.get(name.value)
@@ -263,6 +268,7 @@ class Parser:
             for k in range(MAX_ARGS):
                 self.scope.setdefault(f"arg{k}", k)
         self.scope_sys = sysname
+        self.ops = 0
         expr = None
         if self.at("{"):
             self.advance()
@@ -298,9 +304,15 @@ class Parser:
         return syscalls.ARCH_NAMES[a.value]
 
     # ------------------------------------------------------------ boolean expressions
+    def count_op(self) -> None:
+        self.ops += 1
+        if self.ops > MAX_OPS:
+            raise err(self.tok.loc, f"expression too long (more than {MAX_OPS} operators in one rule)")
+
     def bool_expr(self):
         e = self.or_expr()
         while self.at(","):
+            self.count_op()
             self.advance()
             e = Or(e, self.or_expr(), comma=True)
         return e
@@ -308,6 +320,7 @@ class Parser:
     def or_expr(self):
         e = self.and_expr()
         while self.at("||"):
+            self.count_op()
             self.advance()
             e = Or(e, self.and_expr())
         return e
@@ -315,6 +328,7 @@ class Parser:
     def and_expr(self):
         e = self.primary_bool()
         while self.at("&&"):
+            self.count_op()
             self.advance()
             e = And(e, self.primary_bool())
         return e
@@ -322,27 +336,47 @@ class Parser:
     def primary_bool(self):
         if self.at("!"):
             self.advance()
-            return Not(self.primary_bool())
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise err(self.tok.loc, "expression nested too deeply")
+            e = Not(self.primary_bool())
+            self.depth -= 1
+            return e
         if self.at("("):
-            save = self.i
-            try:
+            # '(' opens a boolean group unless its matching ')' is followed by a
+            # comparison or bit operator: then it is part of an integer operand.
+            # (Decided by scanning ahead: linear, no backtracking.)
+            after = self.toks[self._matching(self.i) + 1]
+            if not (after.kind == "PUNCT" and after.value in CMP_OPS + ("&", "|")):
                 self.advance()
+                self.depth += 1
+                if self.depth > MAX_DEPTH:
+                    raise err(self.tok.loc, "expression nested too deeply")
                 e = self.bool_expr()
+                self.depth -= 1
                 self.expect(")")
-                if not (self.tok.kind == "PUNCT" and self.tok.value in CMP_OPS + ("&", "|")):
-                    return e
-            except PolicyError as first:
-                self.i = save
-                try:
-                    return self.comparison()
-                except PolicyError as second:
-                    raise max((first, second), key=_err_pos) from None
-            self.i = save
+                return e
             return self.comparison()
         if (self.tok.kind == "IDENT" and self.tok.value in PREDICATES and self.peek().value == "("
                 and self.peek().kind == "PUNCT"):
             return self.predicate()
         return self.comparison()
+
+    def _matching(self, i: int) -> int:
+        depth = 0
+        n = len(self.toks) - 1
+        while i < n:
+            t = self.toks[i]
+            if t.kind == "PUNCT" and t.value == "(":
+                depth += 1
+            elif t.kind == "PUNCT" and t.value == ")":
+                depth -= 1
+                if depth == 0:
+                    return i
+            elif t.kind == "PUNCT" and t.value in ("{", "}"):
+                return i      # unbalanced inside a filter: let the parser report it
+            i += 1
+        return n - 1 if n > 0 else 0
 
     def comparison(self):
         left = self.bit_or()
@@ -356,6 +390,7 @@ class Parser:
     def bit_or(self):
         e = self.bit_and()
         while self.at("|"):
+            self.count_op()
             t = self.advance()
             e = fold(BitOp("|", e, self.bit_and(), t.loc))
         return e
@@ -363,6 +398,7 @@ class Parser:
     def bit_and(self):
         e = self.operand()
         while self.at("&"):
+            self.count_op()
             t = self.advance()
             e = fold(BitOp("&", e, self.operand(), t.loc))
         return e
@@ -374,7 +410,11 @@ class Parser:
             return Num(t.value, t.loc)
         if self.at("("):
             self.advance()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise err(t.loc, "expression nested too deeply")
             e = self.bit_or()
+            self.depth -= 1
             self.expect(")")
             return e
         if t.kind == "IDENT":
