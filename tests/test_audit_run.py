@@ -176,3 +176,57 @@ def test_sigterm_mid_flood_log_is_complete(cc, jail_dirs, tmp_path):
     assert returned > 50
     assert len(opens) >= returned, (len(opens), returned)
     assert b"Supervised syscalls" in err
+
+
+def kill_policy(tmp_path) -> Path:
+    """Opens are decided by the supervisor; under /kill they kill the jail."""
+    p = tmp_path / "kill.policy"
+    p.write_text("POLICY au_kill {\n"
+                 "  KILL { openat(dirfd, pathname, flags, mode) { path(pathname) under \"/kill\" } }\n"
+                 "  ALLOW { openat(dirfd, pathname, flags, mode) { path(pathname) under \"/\" } }\n"
+                 "}\n"
+                 "USE au_kill DEFAULT ALLOW\n")
+    return p
+
+
+def test_violation_kill_is_recorded_once(tj, cc, jail_dirs, tmp_path):
+    prog = "/opt/au/" + cc("au_ops.c").name
+    _, opts = jail_dirs
+    audit = tmp_path / "kill.jsonl"
+    r = tj(*opts, "-P", str(kill_policy(tmp_path)), "--audit", str(audit), "--", prog,
+           "open:/data/a", "open:/kill/me", "open:/data/b", timeout=120)
+    assert r.returncode == 159, r.stderr
+    recs = records(audit)
+    paths = [x["decoded"].get("pathname") for x in recs if x["type"] == "syscall"
+             and x["name"] == "openat"]
+    assert paths.count("/data/a") == 1 and paths.count("/kill/me") == 1
+    assert "/data/b" not in paths                           # never ran: the jail was dead
+    killed = [x for x in recs if x["type"] == "syscall" and x["decoded"].get("pathname") == "/kill/me"]
+    assert killed[0]["verdict"] == "KILL" and killed[0]["rule"].startswith("kill.policy:")
+    viol = [x for x in recs if x["type"] == "violation"]
+    assert len(viol) == 1 and viol[0]["name"] == "openat" and viol[0]["rule"] == killed[0]["rule"]
+    assert viol[0]["call"] == 'openat(AT_FDCWD, "/kill/me", O_RDONLY|O_CLOEXEC)'
+    end = recs[-1]
+    assert end["type"] == "end" and end["reason"] == "violation" and end["exit_code"] == 159
+    assert end["killed"] == 1 and end["violations"] == 1
+    assert end["syscalls"] == sum(x["type"] == "syscall" for x in recs)
+    assert "violation" in r.stderr and "kill.policy:" in r.stderr     # exit report
+
+
+def test_timeout_mid_flood_log_is_complete(cc, jail_dirs, tmp_path, tj):
+    prog = "/opt/au/" + cc("au_flood.c", "-pthread").name
+    w, opts = jail_dirs
+    (w / "target").write_text("x")
+    audit = tmp_path / "timeout.jsonl"
+    r = tj(*opts, "-Q", "--no-report", "-t", "1", "--audit", str(audit), "--", prog,
+           "/tmp/target", "/tmp/counter", "2", timeout=60)
+    assert r.returncode == 137, r.stderr
+    recs = records(audit)
+    end = recs[-1]
+    assert end["type"] == "end" and end["reason"] == "timeout"
+    assert any(x["type"] == "limit" and x["limit"] == "time" for x in recs)
+    n = sum(x["type"] == "syscall" for x in recs)
+    assert n > 50 and end["syscalls"] == n
+    counter = (w / "counter").read_bytes()
+    returned = sum(struct.unpack_from("<Q", counter, 64 * i)[0] for i in range(16))
+    assert n >= returned
