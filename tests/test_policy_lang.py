@@ -275,3 +275,25 @@ def test_warnings_for_shadowed_rules_and_other_arch():
     p2 = load_policy_text("ALLOW { nosuchcall, read } DEFAULT KILL", name="w")
     assert [r.syscall for r in p2.rules] == ["read"]
     assert any("unknown syscall `nosuchcall'" in m for _, m in p2.warnings)
+
+
+# policies as nsjail users write them (seccomp_string lines joined by newlines)
+NSJAIL_CONFIGS = [
+    ("KILL {\n  clone { (clone_flags & 0x7e020000) != 0 },\n  mount, sethostname, umount, pivot_root\n}\n"
+     "DEFAULT ALLOW", [("clone", (0x10000000,), "KILL"), ("clone", (0x11,), "ALLOW"),
+                       ("umount2", (), "KILL"), ("getpid", (), "ALLOW")]),
+    ("DEFAULT LOG", [("getpid", (), "LOG")]),
+    ("POLICY imagemagick_convert {\n  ALLOW {\n    read, write, open, close, newstat, newfstat\n  }\n}\n"
+     "USE imagemagick_convert DEFAULT KILL", [("stat", (), "ALLOW"), ("fstat", (), "ALLOW"),
+                                            ("socket", (), "KILL")]),
+    ("ALLOW { read, write, open, close, stat, fstat, lstat, poll, lseek } DEFAULT KILL_PROCESS",
+     [("lstat", (), "ALLOW"), ("getpid", (), "KILL_PROCESS")]),
+]
+
+
+@pytest.mark.parametrize("text,cases", NSJAIL_CONFIGS)
+def test_nsjail_config_policies(text, cases):
+    cp = compile_policy(load_policy_text(text))
+    for name, args, want in cases:
+        assert cp.decide(IntCall(nr_of(name), "x86_64", args)).action == want, (name, args)
+        assert cp.kernel_verdict(nr_of(name), "x86_64", args).action == want, (name, args)
