@@ -14,6 +14,13 @@ import time
 from tracejail.errors import SetupError, UsageError
 
 TIMEOUT_EXIT = 137
+GRACE = 2.0        # seconds between kill attempts once the jail is being killed
+
+
+class JailStuck(BaseException):
+    """Raised from the alarm handler when a killed jail still has not been reaped
+    after two grace periods: tracejail stops waiting, and its exit releases the
+    tracees (PTRACE_O_EXITKILL).  BaseException so no `except Exception` eats it."""
 
 
 def inject_syscalls(specs) -> list[str]:
@@ -44,6 +51,10 @@ class _Plain:
                 return Outcome(128 + os.WTERMSIG(status), "signaled")
 
 
+def pid_started(launcher) -> bool:
+    return bool(launcher.pid) and launcher._go_w is None
+
+
 def run(config) -> int:
     from tracejail import audit as audit_mod
     from tracejail import policy as policy_mod
@@ -61,7 +72,7 @@ def run(config) -> int:
     audit = audit_mod.AuditLog(config.audit, max_mb=config.audit_max_mb)
     audit.start(config.as_dict(), compiled.digest)
     launcher = Launcher(config, compiled.bpf)
-    state: dict = {"timeout": False, "signal": None, "sup": None}
+    state: dict = {"timeout": False, "signal": None, "sup": None, "strikes": 0}
 
     def kill_everything():
         sup = state["sup"]
@@ -72,13 +83,25 @@ def run(config) -> int:
                 pass
         launcher.kill()
 
-    def on_signal(signo, _frame):
-        state["signal"] = state["signal"] or signo
+    def begin_kill():
         kill_everything()
+        signal.setitimer(signal.ITIMER_REAL, GRACE, GRACE)   # escalate if nothing is reaped
+
+    def on_signal(signo, _frame):
+        if state["signal"] or state["timeout"]:
+            return
+        state["signal"] = signo
+        begin_kill()
 
     def on_alarm(_signo, _frame):
-        state["timeout"] = True
+        if not (state["timeout"] or state["signal"]):
+            state["timeout"] = True
+            begin_kill()
+            return
+        state["strikes"] += 1
         kill_everything()
+        if state["strikes"] >= 2:
+            raise JailStuck()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     old[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
@@ -92,10 +115,12 @@ def run(config) -> int:
         try:
             pid = launcher.start()
         except BaseException as e:
+            if state["signal"] or state["timeout"]:
+                raise JailStuck() from None      # killed during setup: report the signal/limit
             audit.end(getattr(e, "exit_code", 125), "setup-failed")
             raise
         if state["signal"] or state["timeout"]:
-            launcher.kill()
+            raise JailStuck()
         if supervised:
             from tracejail.supervisor import Supervisor
             sup = Supervisor(compiled, audit, config)
@@ -109,7 +134,15 @@ def run(config) -> int:
             sup = _Plain(launcher)
         state["sup"] = sup
         launcher.release()
-        outcome = sup.run(pid, deadline)
+        try:
+            outcome = sup.run(pid, deadline)
+        except BaseException:
+            if not (state["timeout"] or state["signal"]):
+                raise
+            log(0, "the jail did not die cleanly after being killed; tracejail exits anyway")
+    except JailStuck:
+        if outcome is None and pid_started(launcher):
+            log(0, "the jail did not die cleanly after being killed; tracejail exits anyway")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         launcher.kill()
@@ -118,7 +151,7 @@ def run(config) -> int:
         for s, h in old.items():
             signal.signal(s, h)
 
-    code, reason = outcome.exit_code, outcome.reason
+    code, reason = (outcome.exit_code, outcome.reason) if outcome else (TIMEOUT_EXIT, "terminated")
     if late:
         print(f"tracejail: {late}", file=sys.stderr)
     if state["timeout"] or reason == "timeout":

@@ -195,7 +195,10 @@ def build_and_pivot(config, mounts: list[tuple], chroot_fd: int | None, log) -> 
         msg = e.strerror or str(e)
         if e.filename:
             msg += f" ({e.filename})"
-        raise SetupError(f"mount setup failed at '{step}': {msg}") from None
+        hint = ""
+        if step == "mount /proc" and not config.clone_newpid:
+            hint = " (without a pid namespace use --disable_proc)"
+        raise SetupError(f"mount setup failed at '{step}': {msg}{hint}") from None
 
 
 def plain_chroot(chroot: str) -> None:

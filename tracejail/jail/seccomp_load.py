@@ -28,4 +28,5 @@ def load(bpf: bytes) -> None:
         libc.raw_syscall(libc.SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(prog),
                          what="seccomp(SET_MODE_FILTER)")
     except OSError as e:
-        raise SetupError(f"loading the seccomp filter failed: {e.strerror}") from None
+        hint = " (no NO_NEW_PRIVS and no CAP_SYS_ADMIN)" if e.errno == 13 else ""
+        raise SetupError(f"loading the seccomp filter failed: {e.strerror}{hint}") from None
