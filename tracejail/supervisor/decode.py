@@ -205,6 +205,7 @@ def _tables() -> dict:
         return _T
     from ptrace.syscall.posix_arg import (ACCESS_MODE_BITMASK, MMAP_PROT_BITMASK,
                                           OPEN_FLAGS_BITMASK)
+    from ptrace.syscall.linux_constants import RLIMIT_RESOURCE
     from ptrace.syscall.socketcall_constants import SOCKET_FAMILY, SOCKET_TYPE
     # python-ptrace lists O_TMPFILE as O_DIRECTORY|__O_TMPFILE: test it first
     open_flags = sorted(OPEN_FLAGS_BITMASK, key=lambda mt: -bin(mt[0]).count("1"))
@@ -277,6 +278,17 @@ def _tables() -> dict:
                     2: "SECCOMP_GET_ACTION_AVAIL", 3: "SECCOMP_GET_NOTIF_SIZES"},
         "whence": {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA",
                    4: "SEEK_HOLE"},
+        "archprctl": {0x1001: "ARCH_SET_GS", 0x1002: "ARCH_SET_FS", 0x1003: "ARCH_GET_FS",
+                      0x1004: "ARCH_GET_GS", 0x1011: "ARCH_GET_CPUID", 0x1012: "ARCH_SET_CPUID",
+                      0x3001: "ARCH_CET_STATUS", 0x5001: "ARCH_SHSTK_ENABLE",
+                      0x5005: "ARCH_SHSTK_STATUS"},
+        "rlimit": dict(RLIMIT_RESOURCE),
+        "sighow": {0: "SIG_BLOCK", 1: "SIG_UNBLOCK", 2: "SIG_SETMASK"},
+        "fcntl": {0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL",
+                  5: "F_GETLK", 6: "F_SETLK", 7: "F_SETLKW", 8: "F_SETOWN", 9: "F_GETOWN",
+                  1024: "F_SETLEASE", 1025: "F_GETLEASE", 1030: "F_DUPFD_CLOEXEC",
+                  1031: "F_SETPIPE_SZ", 1032: "F_GETPIPE_SZ", 1033: "F_ADD_SEALS",
+                  1034: "F_GET_SEALS"},
     }
     return _T
 
@@ -396,6 +408,23 @@ _SPECS = {
     "exit_group": "status:int",
     "getpid": "",
     "getppid": "",
+    "arch_prctl": "code:archprctl addr:hex",
+    "rseq": "rseq:ptr rseq_len:uint flags:hex sig:hex",
+    "prlimit64": "pid:int resource:rlimit new_limit:ptr old_limit:ptr",
+    "getrlimit": "resource:rlimit rlim:ptr",
+    "setrlimit": "resource:rlimit rlim:ptr",
+    "rt_sigaction": "signum:signal act:ptr oldact:ptr sigsetsize:uint",
+    "rt_sigprocmask": "how:sighow set:ptr oldset:ptr sigsetsize:uint",
+    "fcntl": "fd:fd cmd:fcntl arg:hex",
+    "wait4": "pid:int wstatus:ptr options:hex rusage:ptr",
+    "getrandom": "buf:ptr buflen:uint flags:hex",
+    "getcwd": "buf:ptr size:uint",
+    "fstat": "fd:fd statbuf:ptr",
+    "pread64": "fd:fd buf:ptr count:uint offset:int64",
+    "pwrite64": "fd:fd buf:ptr count:uint offset:int64",
+    "munmap": "addr:ptr length:uint",
+    "brk": "addr:ptr",
+    "exit_group": "status:int",
 }
 
 _KINDS = {
@@ -410,6 +439,8 @@ _KINDS = {
     "umount": _flags("umount"), "execveat": _flags("execveat"),
     "family": _enum("family"), "prctl": _enum("prctl"), "ptrace": _enum("ptrace", mask32=False),
     "ioctl": _enum("ioctl"), "seccomp": _enum("seccomp"), "whence": _enum("whence"),
+    "archprctl": _enum("archprctl"), "rlimit": _enum("rlimit"), "sighow": _enum("sighow"),
+    "fcntl": _enum("fcntl"),
 }
 
 _PARSED: dict = {}
