@@ -85,3 +85,34 @@ def test_default_policy_in_the_kernel(abi, tmp_path, default_cp):
     assert run(abi, tmp_path, cp, "raw", "257", hex(0xFFFFFF9C), "0")[1] == ["-1", "38"]
     for mode in ("i386", "x32"):
         assert run(abi, tmp_path, cp, mode)[0] == -signal.SIGSYS
+
+
+def test_emulator_matches_the_real_kernel_on_random_rules(abi, tmp_path):
+    """Random integer rules on harmless syscalls: the errno the kernel returns is
+    the one the emulator (and interpreter) predicted, high-bit garbage included."""
+    import random
+    from tracejail.policy.interpreter import IntCall
+    rnd = random.Random(7)
+    calls = [("getpriority", 140, ["which", "who"]), ("getpgid", 121, ["pid"]), ("getsid", 124, ["pid"])]
+    consts = [0, 1, 2, 5, 0x7FFFFFFF, 0xFFFFFFFF, 1 << 32, (1 << 32) | 2]
+    rules = []
+    for k in range(8):
+        name, _, args = rnd.choice(calls)
+        a = rnd.choice(args)
+        op = rnd.choice(["==", "!=", "<", ">=", "<=", ">"])
+        rules.append(f"ERRNO({100 + k}) {{ {name} {{ {a} {op} {rnd.choice(consts)} }} }}")
+    text = ",\n".join(rules) + (",\nALLOW { getpriority { which == 3 }, write, fstat, newfstatat, brk, mmap, "
+                                 "munmap, exit_group, exit }\nDEFAULT ERRNO(199)")
+    cp = compile_policy(load_policy_text(text))
+    for _ in range(40):
+        name, nr, args = rnd.choice(calls)
+        vals = [rnd.choice(consts + [3, rnd.getrandbits(64)]) for _ in range(2)]
+        k = cp.kernel_verdict(nr, "x86_64", vals)
+        assert (k.action, k.value) == (lambda v: (v.action, v.value))(cp.decide(IntCall(nr, "x86_64", vals)))
+        rc, out = run(abi, tmp_path, cp, "raw", str(nr), hex(vals[0]), hex(vals[1]))
+        assert rc == 0
+        err = int(out[1])
+        if k.action == "ERRNO":
+            assert (out[0], err) == ("-1", k.value), (text, name, vals, k)
+        else:
+            assert not 100 <= err <= 199, (text, name, vals, k, out)
