@@ -80,6 +80,8 @@ def test_round_trip_real_program(tj, cc, jail_dirs, tmp_path):
     assert conn["decoded"]["addr"] == {"family": "AF_INET", "address": "10.1.2.3", "port": 80}
     assert conn["verdict"] == "ERRNO" and conn["errno"] == 13
 
+    first = one(lambda x: x["name"] == "execve" and x["decoded"]["pathname"] == prog)
+    assert first["decoded"]["argv"][:2] == [prog, "open:/data/secret"] and first["ret"] == 0
     ex = one(lambda x: x["name"] == "execve" and x["decoded"]["pathname"] == "/nonexistent/prog")
     assert ex["decoded"]["argv"] == ["/nonexistent/prog", "arg\\n1"] and ex["verdict"] == "ERRNO"
 
