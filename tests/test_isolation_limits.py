@@ -157,7 +157,8 @@ def _procs_with(token: str) -> list[int]:
     found = []
     for p in glob.glob("/proc/[0-9]*/cmdline"):
         try:
-            if token.encode() in open(p, "rb").read():
+            cmdline = open(p, "rb").read()
+            if token.encode() in cmdline and b"tracejail" not in cmdline:
                 found.append(int(p.split("/")[2]))
         except OSError:
             pass

@@ -123,7 +123,7 @@ def _mkpoint(target: str, is_dir: bool) -> None:
 
 
 def _inside(dst: str) -> str:
-    dst = os.path.normpath("/" + dst)
+    dst = os.path.normpath("/" + dst.lstrip("/"))
     return NEW + ("" if dst == "/" else dst)
 
 
