@@ -650,9 +650,12 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
             else:
                 parts = split_rules(rules)
                 groups, reason, handled = plan_syscall_ex(parts, pdef)
-                if handled < len(parts) and reason or nr in use_block:
+                if handled < len(parts) and reason or nr in use_block or len(groups) > 8:
+                    # our ordered block when libseccomp cannot do it all, or when its
+                    # disjoint form blows up (negating a 32-bit equality costs 32 rules)
                     plan, breason, bhandled = plan_block(parts)
-                    if bhandled > handled or nr in use_block:
+                    if bhandled > handled or nr in use_block or \
+                            (bhandled == handled and len(groups) > 8):
                         how, reason, handled = "bpf", breason, bhandled
                         groups = [(act, c) for act, d in plan for c in d]
             traced = bool(reason) or nr in forced
