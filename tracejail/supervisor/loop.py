@@ -144,6 +144,7 @@ class Supervisor:
             if status & 0x7F == 0x7F:                      # stopped
                 if self.killing:
                     self._sigkill(wpid)
+                    pt.cont(wpid)      # a SIGKILLed task may sit in PTRACE_EVENT_EXIT stop (TRACEEXIT)
                     continue
                 t = tracees.get(wpid)
                 if t is None:
@@ -187,7 +188,13 @@ class Supervisor:
             self._other_stop(t, st & 0xFF, st >> 8)
 
     def _on_exit(self, wpid: int, status: int) -> None:
-        self._forget(wpid)
+        t = self._forget(wpid)
+        if t is not None and t.pending is not None and self.audit is not None:
+            # audit (issue 5): a held call whose exit stop never came still gets its record
+            call, v, mode = t.pending[:3]
+            self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
+                               args=call.args, decoded=self._decoded(call), verdict=v,
+                               resolved=call.resolved, mode=mode, unfinished=True)
         if os.WIFEXITED(status):
             self._audit("process", "exit", wpid, code=os.WEXITSTATUS(status))
         else:
@@ -398,6 +405,8 @@ class Supervisor:
             verify = call.resolved is not None and name in OPEN_CALLS
             if name in EXEC_CALLS:
                 t.exec_check = (call, v) if call.resolved is not None else None
+                if self.audit is not None:
+                    self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
             hold = t.frozen is not None and not self._may_block(t, call, name)
             if verify or hold or self.audit_results:
                 t.pending = (call, v, mode, verify)
