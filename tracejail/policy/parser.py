@@ -72,7 +72,12 @@ class Parser:
 
     def fail(self, msg: str):
         t = self.tok
-        found = "end of input" if t.kind == "EOF" else f"`{t.text or t.value}'"
+        shown = str(t.text or t.value)
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        found = "end of input" if t.kind == "EOF" else \
+            (f'string "{shown}"' if t.kind == "STRING" else f"`{shown}'")
         raise err(t.loc, f"syntax error, {msg}, found {found}")
 
     def ident(self, what: str) -> Token:
