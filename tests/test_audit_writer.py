@@ -154,15 +154,18 @@ def test_held_results_and_unfinished(tmp_path):
     sc(log, tid=1, await_result=True)
     sc(log, tid=2, await_result=True)
     sc(log, tid=3, await_result=True)
+    sc(log, tid=4, unfinished=True)           # the supervisor saw the task die first
     log.result(1, (1 << 64) - 2)              # -ENOENT as the raw register value
     log.process("exit", 2)                    # task 2 died inside its syscall
     log.end(137, "timeout")                   # task 3 never came back
     recs = [r for r in records(p) if r["type"] == "syscall"]
     by_tid = {r["tid"]: r for r in recs}
-    assert len(recs) == 3 and set(by_tid) == {1, 2, 3}
+    assert len(recs) == 4 and set(by_tid) == {1, 2, 3, 4}
     assert by_tid[1]["ret"] == -2 and by_tid[1]["ret_errno"] == "ENOENT"
+    assert "unfinished" not in by_tid[1]
     assert by_tid[2]["unfinished"] is True and by_tid[3]["unfinished"] is True
-    assert records(p)[-1]["unfinished"] == 2
+    assert by_tid[4]["unfinished"] is True
+    assert records(p)[-1]["unfinished"] == 3
     assert log.summary()["openat"]["errors"] == 1
 
 

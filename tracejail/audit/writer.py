@@ -228,9 +228,13 @@ class AuditLog:
         ptrace stops, which leave the caches cold)."""
         action = verdict.action if verdict is not None else "ALLOW"
         self._in_call = True
+        unfinished = False
+        if extra and extra.pop("unfinished", False):   # the caller knows the result never came
+            unfinished = True
+            self.unfinished += 1
         if self._fd is not None or self._cap is not None:
             item = [_now_ns(), pid, tid, arch, nr, name, args, decoded, verdict, action,
-                    resolved, retval, mode, extra, False]
+                    resolved, retval, mode, extra, unfinished]
             if await_result and retval is None:
                 old = self._pending.pop(tid, None)
                 if old is not None:
