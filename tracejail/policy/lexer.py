@@ -31,8 +31,13 @@ class Token:
         return f"{self.kind}:{self.value!r}@{self.loc}"
 
 
+def clean(text: str) -> str:
+    """User text inside a one-line message: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def err(loc: Loc, msg: str) -> PolicyError:
-    return PolicyError(f"{loc}: {msg}")
+    return PolicyError(clean(f"{loc}: {msg}"))
 
 
 def decode_source(data: bytes, name: str) -> str:
