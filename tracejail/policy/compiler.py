@@ -14,7 +14,6 @@ syscall that disagrees to the supervisor (fail closed, never silently wrong).
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import tempfile
 from dataclasses import dataclass, field

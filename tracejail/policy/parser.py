@@ -675,7 +675,6 @@ def parse(text: str, name: str = "<string>", basedir: str | None = None,
 
 
 def parse_file(path: str, include_paths=()) -> Program:
-    import os
     prog = Program(name=path)
     lx = Lexer(include_paths, prog.sources)
     toks = lx.tokenize_file(path)
