@@ -297,3 +297,11 @@ def test_nsjail_config_policies(text, cases):
     for name, args, want in cases:
         assert cp.decide(IntCall(nr_of(name), "x86_64", args)).action == want, (name, args)
         assert cp.kernel_verdict(nr_of(name), "x86_64", args).action == want, (name, args)
+
+
+def test_rule_too_big_for_bpf_jumps_goes_to_the_supervisor():
+    cond = " && ".join(f"(arg{i % 6} & 0x10000ff0f) < {i + 1000}" for i in range(120))
+    cp = compile_policy(load_policy_text(f"ERRNO(1) {{ mmap {{ {cond} }} }} DEFAULT ALLOW"))
+    assert cp.route(9).where == "supervisor" and "too complex" in cp.route(9).reason
+    assert cp.kernel_verdict(9, "x86_64", (0,) * 6).action == "TRACE"
+    assert str(cp.decide(IntCall(9, "x86_64", (0,) * 6))) == "ERRNO(1)"

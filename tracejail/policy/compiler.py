@@ -637,6 +637,7 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
         emitted: dict[int, list] = {}
         blocks: list = []
         routes: dict[int, Route] = {}
+        retry = None
         for nr in sorted(set(by_nr) | set(forced)):
             rules = by_nr.get(nr, [])
             name = syscalls.name_of(nr) or f"SYSCALL[{nr}]"
@@ -671,7 +672,11 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
                 why = f"first {handled} rule(s) in the kernel; from " + reason
             routes[nr] = Route(nr, name, where, why, rules, list(groups))
             if how == "bpf":
-                blocks.extend(gen_block(nr, plan, _scmp_action(fdefault), trace_denials))
+                try:
+                    blocks.extend(gen_block(nr, plan, _scmp_action(fdefault), trace_denials))
+                except TooComplex:
+                    retry = nr
+                    break
                 continue
             items = []
             for act, conj in groups:
@@ -681,6 +686,10 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
                 items.append((bpf.ret_of(ka.kind, ka.value), conj))
             if items:
                 emitted[nr] = items
+        if retry is not None:
+            forced[retry] = "rules too complex for the kernel filter"
+            use_block.discard(retry)
+            continue
         ph = _placeholders(_scmp_action(fdefault), emitted)
         try:
             f = _build_filter(_scmp_action(fdefault), emitted, ph)
