@@ -6,19 +6,19 @@ import stat
 
 import pytest
 
-from isohelp import QUIET, SYS, jail_sh, one_line_error
+from isohelp import QUIET, SYS, allow_policy, jail_sh, one_line_error  # noqa: F401
 
 
 def test_seed_chroot_echo(tj):
-    r = tj("-Mo", "--no-report", *QUIET[2:], "--chroot", "/", "--", "/bin/echo", "ABC")
+    r = tj("-Mo", "--chroot", "/", "--", "/bin/echo", "ABC")      # verbatim, default policy
     assert r.returncode == 0, r.stderr
     assert r.stdout == "ABC\n"
 
 
 def test_seed_bash_minimal_fs(tj):
-    r = tj("-Mo", "--no-report", *QUIET[2:], "--user", "0", "--group", "99999", "-R", "/bin/", "-R", "/lib", "-R", "/lib64/",
+    r = tj("-Mo", "--user", "0", "--group", "99999", "-R", "/bin/", "-R", "/lib", "-R", "/lib64/",
            "-R", "/usr/", "-R", "/sbin/", "-T", "/dev", "-R", "/dev/urandom", "--keep_caps", "--",
-           "/bin/bash", "-c", "id; ls -l /")
+           "/bin/bash", "-c", "id; ls -l /")               # verbatim, default policy
     assert r.returncode == 0, r.stderr
     assert "uid=0" in r.stdout and "gid=99999" in r.stdout
     names = {ln.split()[-1] for ln in r.stdout.splitlines()[2:] if ln.strip()}
@@ -45,11 +45,11 @@ def test_exit_code_passthrough(tj):
     assert jail_sh(tj, "exit 0").returncode == 0
 
 
-def test_killed_by_signal_is_128_plus_n(tj, cc):
+def test_killed_by_signal_is_128_plus_n(tj, cc, allow_policy):
     prog = cc("iso_segv.c")
     # -Me: an untraced pid-namespace init dies of a kernel-forced SIGSEGV.  (Traced, the
     # kernel keeps a namespace init unkillable by it: that case is the supervisor's.)
-    r = tj("-Me", *QUIET, *SYS, "-R", str(prog), "--", str(prog))
+    r = tj("-Me", *QUIET, *SYS, "-P", allow_policy, "-R", str(prog), "--", str(prog))
     assert r.returncode == 128 + 11, r.stderr
     # without a pid namespace the shell is not an init: a self-sent SIGKILL kills it
     r = jail_sh(tj, "kill -9 $$", "--disable_clone_newpid", "--disable_proc")
@@ -178,11 +178,17 @@ def test_argparse_errors_are_one_line(tj):
     one_line_error(r)
 
 
-def test_exec_mode_runs_without_supervisor(tj):
-    r = tj("-Me", *QUIET, "--chroot", "/", "--disable_proc", "--", "/bin/sh", "-c",
+def test_exec_mode_runs_without_supervisor(tj, allow_policy):
+    r = tj("-Me", *QUIET, "-P", allow_policy, "--chroot", "/", "--disable_proc", "--", "/bin/sh", "-c",
            "grep TracerPid /proc/self/status || echo noproc; echo ABC")
     assert r.returncode == 0, r.stderr
     assert r.stdout.endswith("ABC\n")
+    # a policy that needs the supervisor is refused in -Me, and nothing runs
+    r = tj("-Me", *QUIET, "--seccomp_string", "USE x DEFAULT ALLOW POLICY x { TRACE { openat } }",
+           "--chroot", "/", "--", "/bin/echo", "ran")
+    if r.returncode != 0:
+        assert r.returncode == 2 and r.stdout == ""
+        one_line_error(r)
 
 
 def test_quiet_flags(tj):

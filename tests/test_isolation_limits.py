@@ -183,10 +183,22 @@ def test_cgroup_mem_max(tj, cc):
 
 
 def test_cgroup_cpu_quota_setup_and_cleanup(tj):
-    before = set(glob.glob("/sys/fs/cgroup/*/tracejail/jail.*"))
-    r = jail_sh(tj, "cat /proc/self/cgroup", "--cgroup_cpu_ms_per_sec", "200", "--cgroup_pids_max", "50")
-    assert r.returncode == 0, r.stderr
-    assert set(glob.glob("/sys/fs/cgroup/*/tracejail/jail.*")) <= before
+    p = subprocess.Popen([sys.executable, "-m", "tracejail", *QUIET, *SYS, "--cgroup_cpu_ms_per_sec", "200",
+                          "--cgroup_pids_max", "50", "--", "/bin/sleep", "1"],
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    seen, quota = set(), None
+    while p.poll() is None:
+        seen |= set(glob.glob(f"/sys/fs/cgroup/*/tracejail/jail.{p.pid}.*"))
+        for d in seen:
+            if "/cpu/" in d and quota is None:
+                try:
+                    quota = open(d + "/cpu.cfs_quota_us").read().strip()
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    assert p.returncode == 0 and quota == "200000"
+    assert {d.split("/")[4] for d in seen} == {"cpu", "pids"}
+    assert glob.glob(f"/sys/fs/cgroup/*/tracejail/jail.{p.pid}.*") == []
 
 
 def test_supervisor_outside_jail_cgroup(tj):

@@ -30,6 +30,22 @@ def _v2_mount() -> str | None:
     return None
 
 
+def _sweep_stale(parent: str) -> None:
+    """Remove empty groups left by a tracejail that was SIGKILLed (its pid is in the name)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for n in names:
+        parts = n.split(".")
+        if len(parts) == 3 and parts[0] == "jail" and parts[1].isdigit():
+            if not os.path.exists(f"/proc/{parts[1]}"):
+                try:
+                    os.rmdir(f"{parent}/{n}")
+                except OSError:
+                    pass
+
+
 class Cgroup:
     """Create with the wanted limits (values 0 = not wanted); ``dirs`` empty = none."""
 
@@ -63,6 +79,7 @@ class Cgroup:
                 raise OSError(0, f"no cgroup v1 '{ctrl}' hierarchy at {base}")
             parent = f"{base}/{PARENT}"
             os.makedirs(parent, exist_ok=True)
+            _sweep_stale(parent)
             d = f"{parent}/{self.name}"
             os.mkdir(d)
             self.dirs.append(d)
@@ -83,6 +100,7 @@ class Cgroup:
         _write(mnt + "/cgroup.subtree_control", enable)
         parent = f"{mnt}/{PARENT}"
         os.makedirs(parent, exist_ok=True)
+        _sweep_stale(parent)
         _write(parent + "/cgroup.subtree_control", enable)
         d = f"{parent}/{self.name}"
         os.mkdir(d)
