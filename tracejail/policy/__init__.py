@@ -67,7 +67,7 @@ def load_for_config(config):
             except ImportError:
                 raise PolicyError(f"{path}: Docker/OCI seccomp profiles are not supported "
                                   "(tracejail.policy.importers.docker is missing)") from None
-            return docker.load(path)
+            return docker.load(path, caps=docker.caps_for_config(config))  # held caps: includes/excludes
         return load_policy_file(path)
     if text:
         return load_policy_text(text, name="<seccomp_string>")

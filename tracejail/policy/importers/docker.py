@@ -340,3 +340,173 @@ def load(path: str, caps=None):
     """``-P profile.json``: the profile as a parsed Policy (the policy layer's AST)."""
     from tracejail.policy import load_policy_text
     return load_policy_text(import_text(path, caps=caps), name=path)
+
+
+# ------------------------------------------------------------------ export
+
+EXPORT_ACTIONS = {
+    "ALLOW": "SCMP_ACT_ALLOW", "LOG": "SCMP_ACT_LOG", "ERRNO": "SCMP_ACT_ERRNO",
+    # tracejail kills the whole jail for any kill: the closest Docker action
+    "KILL": "SCMP_ACT_KILL_PROCESS", "KILL_THREAD": "SCMP_ACT_KILL_PROCESS",
+    "KILL_PROCESS": "SCMP_ACT_KILL_PROCESS", "TRAP": "SCMP_ACT_TRAP", "TRACE": "SCMP_ACT_TRACE",
+    "USER_NOTIF": "SCMP_ACT_NOTIFY",
+}
+EXPORT_OPS = {"==": "SCMP_CMP_EQ", "!=": "SCMP_CMP_NE", "<": "SCMP_CMP_LT", "<=": "SCMP_CMP_LE",
+              ">": "SCMP_CMP_GT", ">=": "SCMP_CMP_GE"}
+
+
+def _program_of(obj):
+    """Program from a Program, a CompiledPolicy, or a policy file path."""
+    from tracejail.policy.ast import Program
+    if isinstance(obj, Program):
+        return obj
+    prog = getattr(obj, "program", None)
+    if isinstance(prog, Program):
+        return prog
+    if isinstance(obj, (str, os.PathLike)):
+        from tracejail.policy import load_policy_file
+        return _program_of(load_policy_file(os.fspath(obj)))
+    raise TypeError(f"cannot export {type(obj).__name__}")
+
+
+def _docker_action(a) -> dict:
+    out = {"action": EXPORT_ACTIONS[a.kind]}
+    if a.kind in ("ERRNO", "TRACE"):
+        out["errnoRet"] = a.value
+    return out
+
+
+def export(obj) -> tuple[dict, list[str]]:
+    """A tracejail policy -> (Docker/OCI profile dict, dropped supervisor rules).
+
+    Rules whose condition needs the tracee's memory (path, string, argv,
+    sockaddr predicates) or that seccomp-bpf cannot express exactly are
+    dropped: the calls they matched fall through to the later rules and the
+    defaultAction, as in the kernel part of tracejail's own filter.  The rest
+    is converted with the compiler's first-match -> disjoint-rules planner, so
+    every exported entry holds at most one test per argument (runc would OR
+    two tests of one argument) and overlapping entries never exist.
+    """
+    from tracejail.policy.ast import is_memory_expr
+    from tracejail.policy.compiler import TRACE_DATA, plan_syscall
+    prog = _program_of(obj)
+    default = prog.default_action
+    dropped: list[str] = []
+    by_nr: dict[int, list] = {}
+    for r in prog.rules:
+        by_nr.setdefault(r.nr, []).append(r)
+    groups: dict[tuple, list[str]] = {}        # (action json, args json) -> names
+    order: list[tuple] = []
+    for nr, rules in by_nr.items():
+        name = rules[0].syscall
+        if name.startswith("SYSCALL["):
+            dropped.append(f"{rules[0].loc.short}: {name}: no syscall name for a Docker profile")
+            continue
+        kept = []
+        for r in rules:
+            if is_memory_expr(r.expr):
+                dropped.append(f"{r.loc.short}: {r.action} {name}: needs the supervisor (memory predicate)")
+            else:
+                kept.append(r)
+        plan, reason = plan_syscall(kept, default)
+        for act, conj in plan:
+            if act.kind == "TRACE" and act.value == TRACE_DATA and not any(r.action == act for r in kept):
+                dropped.append(f"{name}: {reason or 'not expressible in seccomp-bpf'}")
+                continue
+            if (act.kind, act.value) == (default.kind, default.value) or \
+                    EXPORT_ACTIONS[act.kind] == EXPORT_ACTIONS[default.kind] and act.kind not in ("ERRNO", "TRACE"):
+                continue                         # same as the default: runc skips these too
+            args = []
+            for lit in conj:
+                if lit[0] == "meq":
+                    args.append({"index": lit[1], "value": lit[2], "valueTwo": lit[3], "op": "SCMP_CMP_MASKED_EQ"})
+                else:
+                    args.append({"index": lit[1], "value": lit[3], "valueTwo": 0, "op": EXPORT_OPS[lit[2]]})
+            key = (json.dumps(_docker_action(act), sort_keys=True), json.dumps(args, sort_keys=True))
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            if name not in groups[key]:
+                groups[key].append(name)
+    syscalls_out = []
+    for key in order:
+        entry = {"names": groups[key], **json.loads(key[0])}
+        args = json.loads(key[1])
+        if args:
+            entry["args"] = args
+        syscalls_out.append(entry)
+    d = _docker_action(default)
+    profile = {"defaultAction": d["action"]}
+    if "errnoRet" in d and default.kind == "ERRNO":
+        profile["defaultErrnoRet"] = d["errnoRet"]
+    profile["architectures"] = [X86_64]
+    profile["syscalls"] = syscalls_out
+    return profile, dropped
+
+
+# ------------------------------------------------------------------ CLI
+
+def cli_import(argv: list[str]) -> int:
+    """tracejail policy import PROFILE.json [-o OUT.policy] [--cap CAP]... [--keep-caps]"""
+    import argparse
+    import sys
+    from tracejail.errors import UsageError
+    ap = argparse.ArgumentParser(prog="tracejail policy import", add_help=True)
+    ap.add_argument("profile")
+    ap.add_argument("-o", "--output")
+    ap.add_argument("--cap", action="append", default=[], help="capability counted as held (repeatable)")
+    ap.add_argument("--keep-caps", "--keep_caps", action="store_true", help="count every capability as held")
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:
+        if e.code == 0:
+            return 0
+        raise UsageError("policy import: bad arguments (see --help)")
+    caps = ALL_CAPS if a.keep_caps else a.cap
+    text = import_text(a.profile, caps=caps)
+    from tracejail.policy import load_policy_text
+    load_policy_text(text, name=a.profile)          # refuse to write what we cannot load
+    if a.output and a.output != "-":
+        _write(a.output, text)
+        print(f"tracejail: imported {a.profile} -> {a.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cli_export(argv: list[str]) -> int:
+    """tracejail policy export FILE.policy [-o PROFILE.json]"""
+    import argparse
+    import sys
+    from tracejail.errors import UsageError
+    ap = argparse.ArgumentParser(prog="tracejail policy export", add_help=True)
+    ap.add_argument("policy")
+    ap.add_argument("-o", "--output")
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:
+        if e.code == 0:
+            return 0
+        raise UsageError("policy export: bad arguments (see --help)")
+    profile, dropped = export(a.policy)
+    text = json.dumps(profile, indent="\t") + "\n"
+    if a.output and a.output != "-":
+        _write(a.output, text)
+    else:
+        sys.stdout.write(text)
+    for d in dropped:
+        print(f"tracejail: export: dropped {d}", file=sys.stderr)
+    print(f"tracejail: export: {len(profile['syscalls'])} entries written, {len(dropped)} supervisor rules dropped",
+          file=sys.stderr)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    from tracejail.errors import UsageError
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}")
