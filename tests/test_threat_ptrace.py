@@ -136,13 +136,40 @@ def test_b16_r5_supervisor_killed_mid_decision(prog, data_dir, tmp_path):
 
 
 def test_r5_tracee_killed_mid_syscall(tj, prog, data_dir, tmp_path):
-    """ESRCH on a vanished tracee is normal: 137 (128+SIGKILL), no traceback."""
+    """A jailed process SIGKILLs itself while its other thread hammers a denied,
+    supervised open: ESRCH on the vanished tracee is normal, the supervisor
+    carries on, no traceback, nothing created."""
     pol = guard_policy(tmp_path)
-    r = run_jail(tj, prog, "kill_mid", "/data/x", opts=data_opts(data_dir), policy=pol)
-    assert r.rc == 137 and "KILLING" in r.out, str(r)
+    t0 = time.monotonic()
+    r = run_jail(tj, prog, "kill_mid", "/data/x", opts=[*data_opts(data_dir), "-t", "20"], policy=pol)
+    assert r.rc == 0 and "CHILD signal=9" in r.out, str(r)
+    assert time.monotonic() - t0 < 10, "supervisor stalled on a dead tracee"
     no_traceback(r)
     assert not (data_dir / "x").exists()
     assert wait_gone(prog) == []
+
+
+def test_r5_jail_init_killed_from_the_host_mid_syscall(prog, data_dir, tmp_path):
+    """SIGKILL from outside to the jail's pid 1 while it sits in supervised
+    opens: tracejail reports 137 (128+SIGKILL) promptly, no traceback."""
+    pol = guard_policy(tmp_path)
+    p = popen_jail(prog, "loop_creat", "/data/y", opts=[*data_opts(data_dir), "-P", pol, "-t", "20"])
+    try:
+        assert "LOOPING" in p.stdout.readline()
+        time.sleep(0.2)
+        pids = jailed_pids(prog)
+        assert pids
+        t0 = time.monotonic()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 137, (p.returncode, err)
+        assert time.monotonic() - t0 < 5
+        assert "Traceback" not in err, err
+        assert not (data_dir / "y").exists()
+    finally:
+        p.kill()
+        p.wait(10)
 
 
 def test_d26_status_seen_from_the_host(tm_cc):

@@ -212,33 +212,41 @@ _GUARDED = {
     "link": ("oldname, newname", ["oldname", "newname"]),
     "linkat": ("olddfd, oldname, newdfd, newname, flags", ["oldname", "newname"]),
     "chmod": ("filename, mode", ["filename"]),
+    "symlink": ("oldname, newname", ["newname"]),
+    "symlinkat": ("oldname, newdfd, newname", ["newname"]),
+    "mkdir": ("pathname, mode", ["pathname"]),
     "fchmodat": ("dfd, filename, mode", ["filename"]),
 }
 
 
 def guard_policy(tmp_path: Path, deny_under: str = "/data", allow_under: str = "/data/allowed",
                  action: str = "ERRNO(13)") -> str:
-    """The shipped default policy with guard rules in front: every path
-    syscall whose resolved path is under <deny_under> but not under
-    <allow_under> gets <action>.  First match wins, so these rules decide."""
-    rules = []
+    """The shipped default policy with guard rules in front: a path syscall
+    any of whose resolved paths is under <deny_under> but not under
+    <allow_under> gets <action>; one whose paths are all under <allow_under>
+    is allowed.  First match wins, so these rules decide."""
+    deny, allow = [], []
     for name, (params, pargs) in _GUARDED.items():
-        cond = " || ".join(f'(path({a}) under "{deny_under}" && !(path({a}) under "{allow_under}"))'
-                           for a in pargs)
-        rules.append(f"    {name}({params}) {{ {cond} }}")
-    return prepend_policy(tmp_path, f"  {action} {{\n" + ",\n".join(rules) + "\n  }\n", "guard.policy")
+        d = " || ".join(f'(path({a}) under "{deny_under}" && !(path({a}) under "{allow_under}"))' for a in pargs)
+        a = " && ".join(f'path({a}) under "{allow_under}"' for a in pargs)
+        deny.append(f"    {name}({params}) {{ {d} }}")
+        allow.append(f"    {name}({params}) {{ {a} }}")
+    body = (f"  {action} {{\n" + ",\n".join(deny) + "\n  }\n"
+            "  ALLOW {\n" + ",\n".join(allow) + "\n  }\n")
+    return prepend_policy(tmp_path, body, "guard.policy")
 
 
 def prepend_policy(tmp_path: Path, body: str, name: str = "tm.policy") -> str:
-    """Policy file: POLICY tm_guard { body } evaluated before the shipped default."""
-    text = (f'#include "{DEFAULT_POLICY_FILE}"\n'
-            f"POLICY tm_guard {{\n{body}}}\n"
-            f"USE tm_guard, USE {default_policy_name()} DEFAULT KILL\n")
-    return write_policy(tmp_path, text, name)
+    """The shipped default policy with POLICY tm_guard { body } USEd first.
 
-
-def default_policy_name() -> str:
-    """Name of the top POLICY the shipped default USEs (parsed, not assumed)."""
+    The default's own top-level ``USE a, USE b ... DEFAULT X`` is replaced by
+    ``USE tm_guard, USE a, USE b ... DEFAULT X`` (kafel allows one DEFAULT)."""
     text = DEFAULT_POLICY_FILE.read_text()
-    m = re.findall(r"^\s*USE\s+(\w+)", text, re.M)
-    return m[-1] if m else "default"
+    m = re.search(r"^USE\b.*?DEFAULT\s+[A-Z_]+(?:\(\w+\))?", text, re.M | re.S)
+    assert m, "cannot find the default policy's top-level USE list"
+    uses = re.findall(r"USE\s+(\w+)", m.group(0))
+    default = m.group(0).rsplit("DEFAULT", 1)[1].strip()
+    text = (text[:m.start()] + f"\nPOLICY tm_guard {{\n{body}}}\n"
+            + ", ".join(["USE tm_guard", *(f"USE {u}" for u in uses)]) + f" DEFAULT {default}\n"
+            + text[m.end():])
+    return write_policy(tmp_path, text, name)

@@ -174,13 +174,19 @@ int main(int argc, char **argv)
         say("LOOPING\n");
         open_loop(NULL);
     }
-    MODE("kill_mid") {
-        pthread_t t;
-        pthread_create(&t, NULL, open_loop, NULL);
-        usleep(150000);
-        say("KILLING\n");
-        kill(getpid(), SIGKILL);
-        pause();
+    MODE("kill_mid") {        /* not pid 1: the namespace's init ignores its own SIGKILL */
+        pid_t c = fork();
+        if (c == 0) {
+            pthread_t t;
+            pthread_create(&t, NULL, open_loop, NULL);
+            usleep(150000);
+            say("KILLING\n");
+            kill(getpid(), SIGKILL);
+            pause();
+        }
+        int st = 0;
+        waitpid(c, &st, 0);
+        say("CHILD signal=%d\n", WIFSIGNALED(st) ? WTERMSIG(st) : -1);
     }
     else { say("usage: unknown mode %s\n", mode); return 2; }
     say("DONE\n");
