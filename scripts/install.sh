@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pair in libseccomp2:/usr/lib/x86_64-linux-gnu/libseccomp.so.2 gcc:/usr/bin/gcc strace:/usr/bin/strace; do
+for pair in libseccomp2:/usr/lib/x86_64-linux-gnu/libseccomp.so.2 gcc:/usr/bin/gcc strace:/usr/bin/strace \
+            bubblewrap:/usr/bin/bwrap procps:/bin/ps iproute2:/bin/ip util-linux:/usr/bin/unshare; do
   pkg=${pair%%:*}; file=${pair#*:}
   [ -e "$file" ] || need+=("$pkg")
 done
