@@ -232,3 +232,26 @@ def test_timeout_mid_flood_log_is_complete(cc, jail_dirs, tmp_path, tj):
     counter = (w / "counter").read_bytes()
     returned = sum(struct.unpack_from("<Q", counter, 64 * i)[0] for i in range(16))
     assert n >= returned
+
+
+def test_hostile_program_name_does_not_break_the_log(tj, cc, jail_dirs, tmp_path):
+    """The jail copies itself to /tmp/"x<LF><ESC>[2J<0xff>" and execs that: the
+    exec and execve records carry the name escaped, every line stays one
+    ASCII JSON object, and the reports print no raw control bytes."""
+    prog = "/opt/au/" + cc("au_ops.c").name
+    _, opts = jail_dirs
+    audit = tmp_path / "name.jsonl"
+    r = tj(*opts, "--audit", str(audit), "--", prog, "copyexec:/tmp", "open:/data/after",
+           timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "open /data/after EACCES" in r.stdout
+    recs = records(audit)                      # asserts: ASCII, no control bytes, one object a line
+    hostile = b"/tmp/x\n\x1b[2J\xff"
+    execs = [x for x in recs if x["type"] == "exec"]
+    assert [unescape(x["path"]) for x in execs][-1] == hostile
+    ex = [x for x in recs if x["type"] == "syscall" and x["name"] == "execve"][-1]
+    assert unescape(ex["decoded"]["pathname"]) == hostile and ex["verdict"] == "ALLOW"
+    assert unescape(ex["decoded"]["argv"][0]) == hostile
+    assert "\x1b" not in r.stderr
+    rep = tj("report", str(audit))
+    assert rep.returncode == 0 and "\x1b" not in rep.stdout

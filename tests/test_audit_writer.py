@@ -62,7 +62,7 @@ def test_records_round_trip(tmp_path):
                                          "syscall", "violation", "exit", "end"]
     assert all(r["v"] == 1 for r in recs)
     start, s1, s2 = recs[0], recs[1], recs[2]
-    assert start["policy_digest"] == "digest1" and start["config"]["argv"] == ["/bin/x", "a\nb"]
+    assert start["policy_digest"] == "digest1" and start["config"]["argv"] == ["/bin/x", "a\\nb"]
     assert s1["name"] == "openat" and s1["nr"] == 257 and s1["args"][0] == 0xFFFFFF9C
     assert s1["decoded"]["flags"] == "O_RDONLY" and s1["verdict"] == "ALLOW"
     assert s1["rule"] == "t.policy:2" and s1["resolved"] == {"pathname": "/real/x"}
@@ -75,6 +75,18 @@ def test_records_round_trip(tmp_path):
     assert end["exit_code"] == 159 and end["records"] == len(recs)
     s = log.summary()
     assert s["openat"]["calls"] == 2 and s["openat"]["denied"] == 1 and s["ptrace"]["killed"] == 1
+
+
+def test_lifecycle_strings_are_escaped_too(tmp_path):
+    p = tmp_path / "l.jsonl"
+    log = AuditLog(str(p))
+    log.start({"argv": ["/bin/x", "a\nb\x1b[0m"], "cwd": "/tmp/\udcff"}, "d")
+    log.process("exec", 5, path="/tmp/x\n\x1b[2J\udcff")
+    log.end(0, "exited")
+    recs = records(p)
+    assert unescape(recs[1]["path"]) == b"/tmp/x\n\x1b[2J\xff"
+    assert recs[0]["config"]["argv"][1] == "a\\nb\\x1b[0m"
+    assert unescape(recs[0]["config"]["cwd"]) == b"/tmp/\xff"
 
 
 def test_end_is_idempotent_and_late_records_get_a_new_end(tmp_path):

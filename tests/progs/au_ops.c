@@ -7,6 +7,8 @@
  *   connect:IP:PORT    TCP connect to an IPv4 address
  *   exec:PATH          execve(PATH, {PATH, "arg\n1", NULL}) (only returns on error)
  *   fault              openat with a NULL and an unmapped pathname
+ *   copyexec:DIR       copy /proc/self/exe to DIR/"x\n\x1b[2J\xff" and execve it with
+ *                      the remaining actions (a program name made to break logs)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,6 +71,20 @@ int main(int argc, char **argv) {
             char *args[] = {a + 5, "arg\n1", NULL};
             execve(a + 5, args, (char *[]){NULL});
             report("exec", a + 5, -1);
+        } else if (!strncmp(a, "copyexec:", 9)) {
+            char dst[4096], buf[65536];
+            snprintf(dst, sizeof dst, "%s/x\n\x1b[2J\xff", a + 9);
+            int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+            int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+            if (in < 0 || out < 0) { report("copyexec", "open", -1); continue; }
+            ssize_t n;
+            while ((n = read(in, buf, sizeof buf)) > 0)
+                if (write(out, buf, n) != n) return 3;
+            close(in);
+            close(out);
+            argv[i] = dst;                       /* new argv[0]; the rest follow */
+            execve(dst, argv + i, (char *[]){NULL});
+            report("copyexec", "exec", -1);
         } else if (!strcmp(a, "fault")) {
             long rc = syscall(SYS_openat, AT_FDCWD, (char *)0, O_RDONLY);
             report("fault", "null", rc);

@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 
-from tracejail.audit.records import SCHEMA_VERSION, escape_str, json_default
+from tracejail.audit.records import SCHEMA_VERSION, escape_bytes, escape_str, json_default
 from tracejail.errors import SetupError, TracejailError
 
 FLUSH_BYTES = 64 * 1024
@@ -53,6 +53,21 @@ COUNTER_NAMES = ("calls", "allowed", "denied", "killed", "errors",
 class AuditWriteError(TracejailError):
     """The audit file could not be written: the run stops rather than go on unaudited."""
     exit_code = 125
+
+
+def _clean(v):
+    """Strings -> escape_str (identity for ordinary text), recursively."""
+    if v.__class__ is str:
+        return escape_str(v)
+    if isinstance(v, dict):
+        return {(escape_str(k) if k.__class__ is str else k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return escape_bytes(bytes(v))
+    if getattr(v, "__dataclass_fields__", None) is not None:
+        return _clean(json_default(v))
+    return v
 
 
 def _tick():
@@ -128,9 +143,11 @@ class AuditLog:
     # ------------------------------------------------------------ output
 
     def _emit(self, rec: dict, always: bool = False) -> None:
+        """A lifecycle record: every string in it is C-escaped like tracee data
+        (an exec path or a config argv may hold newlines, ANSI or invalid UTF-8)."""
         if self._raw:
             self._format_raw()
-        self._emit_line(_ENC(rec) + "\n", always)
+        self._emit_line(_ENC(_clean(rec)) + "\n", always)
 
     def _emit_line(self, line: str, always: bool = False) -> None:
         n = len(line)                         # ASCII only (ensure_ascii): len() == bytes
