@@ -91,7 +91,7 @@ class Parser:
     # ------------------------------------------------------------ program
     def parse_program(self) -> Program:
         if self.tok.kind == "EOF":
-            pass
+            raise err(self.tok.loc, "empty policy (no rules, USE or DEFAULT)")
         while self.tok.kind != "EOF":
             t = self.tok
             if self.at("#"):
@@ -108,6 +108,9 @@ class Parser:
                 self.advance()
             else:
                 self.p.main.extend(self.policy_statements(top=True))
+        if not self.p.main and self.p.default is None:
+            raise err(self.tok.loc, "no top-level rules, USE or DEFAULT: the policy would "
+                                    "kill every syscall (did you forget `USE name DEFAULT ...'?)")
         return self.p
 
     def const_def(self) -> None:
@@ -254,13 +257,11 @@ class Parser:
             nr = syscalls.nr_of(name)
             if nr is None:
                 if not syscalls.known_anywhere(name):
-                    if applies:
-                        # kafel errors here; we warn so profiles written for several
-                        # architectures load.  Ignoring a rule is fail-closed: the
-                        # syscall (which x86_64 does not have) gets the default.
-                        self.warn(t.loc, f"unknown syscall `{name}' (not an x86_64 syscall; "
-                                         "rule ignored)")
+                    if applies:     # as kafel: a typo must not silently drop a rule
+                        raise err(t.loc, f"undefined syscall `{name}'")
                 elif applies:
+                    # an i386/x32-only name (socketcall, stat64...): nothing to filter on
+                    # x86_64; the rule is dropped, which is fail-closed (default applies)
                     self.warn(t.loc, f"syscall `{name}' does not exist on x86_64 (rule ignored)")
                 applies = False
             else:
