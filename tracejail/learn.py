@@ -46,8 +46,21 @@ TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")   # random names: the whole dir
 
 # The policy used while learning: everything allowed, except clone3 which
 # answers ENOSYS (the learned policy does the same: its flags live in a struct
-# no filter can check, so libc must fall back to clone()).
-LEARN_POLICY = "POLICY learn_all {\n  ERRNO(38) { clone3 }\n}\nUSE learn_all DEFAULT ALLOW\n"
+# no filter can check, so libc must fall back to clone()).  Path-taking
+# syscalls carry an always-true path test so the supervisor resolves their
+# paths (symlinks followed as the kernel would) and the audit records them;
+# a path that is not a file (a pipe's fd) fails the glob and falls through to
+# the same ALLOW default.
+
+
+def learn_policy() -> str:
+    from tracejail.policy.syscalls import PATH_ARGS
+    rules = []
+    for name, specs in sorted(PATH_ARGS.items()):
+        rules.append(f"{name} {{ " + " && ".join(f'path({i}) in "/**"' for i, _ in specs) + " }")
+    return ("POLICY learn_all {\n  ERRNO(38) { clone3 },\n  ALLOW {\n    " + ",\n    ".join(rules)
+            + "\n  }\n}\nUSE learn_all DEFAULT ALLOW\n")
+
 
 # syscall -> (argument index, argument name, 64-bit?) of the selector argument
 INT_ARGS = {
@@ -222,6 +235,12 @@ def read_audit(path: str, obs: Observations) -> int:
                 r = json.loads(line)
             except ValueError:
                 continue                       # a torn last line after a kill
+            if isinstance(r, dict) and r.get("type") == "exec" and isinstance(r.get("path"), str):
+                # what really ran (a script's interpreter): the supervisor re-checks
+                # execve against it after the exec, so it must be allowed too
+                if r["path"].startswith("/"):
+                    obs.paths["execve:0:x"][r["path"]] += 1
+                continue
             if not isinstance(r, dict) or r.get("type") != "syscall":
                 continue
             n += 1
@@ -466,7 +485,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="tracejail-learn-") as td:
         audit = os.path.join(td, "audit.jsonl")
         run = [sys.executable, "-m", "tracejail", "run", *jail, "--audit", audit, "--audit-all",
-               "--no-report", "--seccomp_string", LEARN_POLICY, "--", *cmd]
+               "--no-report", "--seccomp_string", learn_policy(), "--", *cmd]
         try:
             rc = subprocess.call(run)
         except KeyboardInterrupt:
