@@ -125,3 +125,49 @@ def test_tracejail_killed_jail_dies(tj):
     while time.monotonic() < deadline and _procs_with(token):
         time.sleep(0.05)
     assert _procs_with(token) == []
+
+
+def _own_terminal():
+    """tracejail runs as a session leader whose controlling terminal is the pty, like a
+    user's interactive shell."""
+    import fcntl
+    import termios
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_terminal_injection_blocked_by_setsid(cc):
+    """TIOCSTI into the caller's terminal (CVE-2017-5226 class): the jail runs in its own
+    session without a controlling terminal, so it cannot inject or grab the tty."""
+    import pty
+    prog = cc("iso_tiocsti.c")
+    master, slave = pty.openpty()
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "tracejail", *QUIET, *SYS, *extra, "-R", str(prog),
+                               "--", str(prog)], stdin=slave, capture_output=True, text=True,
+                              timeout=60, cwd=ROOT, preexec_fn=_own_terminal)
+    try:
+        r = run()
+        assert r.returncode == 0, r.stderr
+        assert "tiocsti ok=0" in r.stdout and "tiocsctty=-1" in r.stdout, r.stdout
+        os.set_blocking(master, False)
+        try:
+            pending = os.read(master, 4096)
+        except BlockingIOError:
+            pending = b""
+        assert b"INJECTED" not in pending
+        # control: sharing tracejail's session (--skip_setsid) the injection works, so the
+        # probe does detect it where the kernel allows TIOCSTI at all
+        if open("/proc/sys/dev/tty/legacy_tiocsti").read().strip() == "1":
+            r = run("--skip_setsid")
+            assert "tiocsti ok=14" in r.stdout, r.stdout
+            os.set_blocking(master, False)
+            try:
+                while os.read(master, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -55,6 +55,17 @@ def _raise_from_line(line: str, what: str) -> None:
     raise SetupError(f"unexpected message from the jail: {line[:80]!r}")
 
 
+def _die(fd: int, e: BaseException) -> None:
+    """In C or J: report the error as one 'E<code> message' line and _exit (never return
+    into the forked copy of tracejail)."""
+    if isinstance(e, TracejailError):
+        code, msg = e.exit_code, str(e)
+    else:
+        code, msg = 125, f"jail setup: {type(e).__name__}: {e}"
+    _send(fd, f"E{code} {msg}")
+    os._exit(code)
+
+
 def build_env(config) -> dict[str, str]:
     env = dict(os.environ) if config.keep_env else {}
     for item in config.env:
@@ -252,7 +263,6 @@ class Launcher:
 
     # ------------------------------------------------------------------ C side
     def _run_c(self, c2s_w, s2c_r, err_w, go_r) -> None:
-        code = 125
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -272,16 +282,12 @@ class Launcher:
                 self._run_j(err_w, go_r)
             _send(c2s_w, f"P{jpid}")
             os._exit(0)
-        except TracejailError as e:
-            code = e.exit_code
-            _send(c2s_w, f"E{code} {e}")
         except BaseException as e:
-            _send(c2s_w, f"E125 jail setup: {type(e).__name__}: {e}")
-        os._exit(code)
+            _die(c2s_w, e)
+        os._exit(125)
 
     # ------------------------------------------------------------------ J side
     def _run_j(self, err_w, go_r) -> None:
-        code = 125
         try:
             path = self._setup_j(err_w, go_r)
             _send(err_w, "OK")
@@ -299,17 +305,17 @@ class Launcher:
                 raise (CommandNotFound if code == 127 else NotExecutable)(
                     f"command {'not found' if code == 127 else 'not executable'}: "
                     f"{path}: {e.strerror}", code) from None
-        except TracejailError as e:
-            code = e.exit_code
-            _send(err_w, f"E{code} {e}")
         except BaseException as e:
-            _send(err_w, f"E125 jail setup: {type(e).__name__}: {e}")
-        os._exit(code)
+            _die(err_w, e)
+        os._exit(125)
 
     def _setup_j(self, err_w, go_r) -> str:
         """Every setup step in J, in order; returns the command path to exec."""
         c = self.config
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGALRM):
+        # tracejail's handlers, and Python's SIG_IGN of SIGPIPE/SIGXFSZ, must not leak into
+        # the command (an ignored disposition survives execve)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGALRM,
+                  signal.SIGXFSZ, signal.SIGCHLD):
             signal.signal(s, signal.SIG_DFL)
         devnull = None
         if c.silent or c.stderr_to_null:
