@@ -504,13 +504,8 @@ def main(argv: list[str]) -> int:
         load_policy_text(text, name=out)        # never write a policy we cannot load
     except (ImportError, AttributeError):
         pass
-    tmp = out + ".tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except OSError as e:
-        raise UsageError(f"learn: cannot write {out}: {e.strerror}")
+    from tracejail.policy.importers.docker import write_atomic
+    write_atomic(out, text)
     for w in warnings:
         print(f"tracejail: learn: warning: {w}", file=sys.stderr)
     print(f"tracejail: learn: wrote {out}: {len(obs.calls)} syscalls from {n} calls"

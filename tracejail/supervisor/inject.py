@@ -53,65 +53,31 @@ from __future__ import annotations
 
 import errno as _errno
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from tracejail.errors import UsageError
 
-# Path argument index for syscalls that take one (x86_64).  For two-path
-# syscalls (rename, link...) the first path is the one path= tests.
-PATH_ARG = {
-    "open": 0, "creat": 0, "openat": 1, "openat2": 1, "open_tree": 1,
-    "stat": 0, "lstat": 0, "newfstatat": 1, "statx": 1, "statfs": 0,
-    "access": 0, "faccessat": 1, "faccessat2": 1,
-    "execve": 0, "execveat": 1, "chdir": 0, "chroot": 0,
-    "mkdir": 0, "mkdirat": 1, "mknod": 0, "mknodat": 1,
-    "unlink": 0, "unlinkat": 1, "rmdir": 0,
-    "readlink": 0, "readlinkat": 1, "truncate": 0,
-    "chmod": 0, "fchmodat": 1, "fchmodat2": 1, "chown": 0, "lchown": 0, "fchownat": 1,
-    "rename": 0, "renameat": 1, "renameat2": 1, "link": 0, "linkat": 1,
-    "symlink": 1, "symlinkat": 2, "utime": 0, "utimes": 0, "utimensat": 1, "futimesat": 1,
-    "inotify_add_watch": 1, "uselib": 0, "swapon": 0, "swapoff": 0, "acct": 0,
-    "getxattr": 0, "lgetxattr": 0, "setxattr": 0, "lsetxattr": 0, "listxattr": 0,
-    "llistxattr": 0, "removexattr": 0, "lremovexattr": 0,
-    "mount": 1, "umount2": 0, "pivot_root": 0, "name_to_handle_at": 1,
-    "fanotify_mark": 4,
-}
+@lru_cache(maxsize=1)
+def _path_arg() -> dict:
+    """syscall -> index of its (first) path argument, from the policy layer's
+    table, so path= tests the same argument the policy's path() does."""
+    from tracejail.policy.syscalls import PATH_ARGS
+    return {name: specs[0][0] for name, specs in PATH_ARGS.items()}
+
 
 _WHEN_RE = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:(\+)(\d+)?)?$")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def _glob_regex(glob: str) -> re.Pattern:
-    """``**`` spans components, ``*``/``?`` stay inside one; a trailing ``/**``
-    also matches the directory itself (``/etc/**`` matches ``/etc``)."""
-    out, i = [], 0
-    while i < len(glob):
-        c = glob[i]
-        if glob.startswith("/**", i) and i + 3 == len(glob):
-            out.append("(?:/.*)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = glob.find("]", i + 2)
-            if j < 0:
-                raise UsageError(f"--inject: unterminated '[' in path glob {glob!r}")
-            body = glob[i + 1:j]
-            neg = body.startswith("!")
-            body = body[1:] if neg else body
-            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\") + "]")
-            i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.S)
+    """The policy language's glob (``*`` in a component, ``**`` across, a
+    trailing ``/**`` also matches the directory itself)."""
+    from tracejail.policy.interpreter import glob_regex
+    try:
+        return glob_regex(glob)
+    except Exception:  # re.error / unterminated class
+        raise UsageError(f"--inject: bad path glob {glob!r}") from None
 
 
 @dataclass
@@ -168,12 +134,12 @@ class Injection:
             if getattr(call, "arch", "x86_64") != "x86_64":
                 return None
             try:
-                p = call.path(PATH_ARG[name])
+                p = call.path(_path_arg()[name])
             except Exception:     # unreadable path: the policy deals with it, we never match
                 return None
             if isinstance(p, bytes):
                 p = p.decode("utf-8", "surrogateescape")
-            if not self._path_re.match(p):
+            if not self._path_re.fullmatch(p):
                 return None
             key = (tid, name)
             count = self._counts.get(key, 0) + 1
@@ -280,7 +246,8 @@ def parse_injection(text: str) -> Injection:
         raise UsageError(f"--inject: errno= is required in {text!r}")
     path_re = None
     if path is not None:
-        bad = [n for n in names if n not in PATH_ARG]
+        table = _path_arg()
+        bad = [n for n in names if n not in table]
         if bad:
             raise UsageError(f"--inject: path= given for {', '.join(bad)}, which takes no path")
         path_re = _glob_regex(path)

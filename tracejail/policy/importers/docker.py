@@ -450,24 +450,20 @@ def cli_import(argv: list[str]) -> int:
     """tracejail policy import PROFILE.json [-o OUT.policy] [--cap CAP]... [--keep-caps]"""
     import argparse
     import sys
-    from tracejail.errors import UsageError
     ap = argparse.ArgumentParser(prog="tracejail policy import", add_help=True)
     ap.add_argument("profile")
     ap.add_argument("-o", "--output")
     ap.add_argument("--cap", action="append", default=[], help="capability counted as held (repeatable)")
     ap.add_argument("--keep-caps", "--keep_caps", action="store_true", help="count every capability as held")
-    try:
-        a = ap.parse_args(argv)
-    except SystemExit as e:
-        if e.code == 0:
-            return 0
-        raise UsageError("policy import: bad arguments (see --help)")
+    a = _parse_args(ap, argv, "policy import")
+    if a is None:
+        return 0
     caps = ALL_CAPS if a.keep_caps else a.cap
     text = import_text(a.profile, caps=caps)
     from tracejail.policy import load_policy_text
     load_policy_text(text, name=a.profile)          # refuse to write what we cannot load
     if a.output and a.output != "-":
-        _write(a.output, text)
+        write_atomic(a.output, text)
         print(f"tracejail: imported {a.profile} -> {a.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -478,20 +474,16 @@ def cli_export(argv: list[str]) -> int:
     """tracejail policy export FILE.policy [-o PROFILE.json]"""
     import argparse
     import sys
-    from tracejail.errors import UsageError
     ap = argparse.ArgumentParser(prog="tracejail policy export", add_help=True)
     ap.add_argument("policy")
     ap.add_argument("-o", "--output")
-    try:
-        a = ap.parse_args(argv)
-    except SystemExit as e:
-        if e.code == 0:
-            return 0
-        raise UsageError("policy export: bad arguments (see --help)")
+    a = _parse_args(ap, argv, "policy export")
+    if a is None:
+        return 0
     profile, dropped = export(a.policy)
     text = json.dumps(profile, indent="\t") + "\n"
     if a.output and a.output != "-":
-        _write(a.output, text)
+        write_atomic(a.output, text)
     else:
         sys.stdout.write(text)
     for d in dropped:
@@ -501,7 +493,19 @@ def cli_export(argv: list[str]) -> int:
     return 0
 
 
-def _write(path: str, text: str) -> None:
+def _parse_args(ap, argv, what):
+    """argparse without its sys.exit: --help -> None, bad arguments -> UsageError."""
+    from tracejail.errors import UsageError
+    try:
+        return ap.parse_args(argv)
+    except SystemExit as e:
+        if e.code == 0:
+            return None
+        raise UsageError(f"{what}: bad arguments (see --help)") from None
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write via a temp file and rename: a failed run never leaves half a file."""
     from tracejail.errors import UsageError
     tmp = path + ".tmp"
     try:
