@@ -255,6 +255,7 @@ class Supervisor:
                 return
             if status & 0x7F == 0x7F:
                 self._sigkill(wpid)
+                pt.cont(wpid)          # may sit in PTRACE_EVENT_EXIT stop (TRACEEXIT)
             else:
                 self._forget(wpid)
 
@@ -294,6 +295,10 @@ class Supervisor:
             self._resume(t)
         elif event == pt.PTRACE_EVENT_EXEC:
             self._exec_event(t)
+        elif event == pt.PTRACE_EVENT_EXIT:               # issue 6: kernel kills get named
+            from tracejail.violation import on_exit_event
+            on_exit_event(self, t)
+            self._resume(t)
         else:
             self._resume(t)
 
