@@ -171,3 +171,27 @@ def test_terminal_injection_blocked_by_setsid(cc):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_chroot_symlink_cannot_redirect_mount_points_to_host(tj, tmp_path):
+    """An untrusted --chroot tree with a symlink aimed at the setup-time host view
+    (/oldroot/...) or an absolute host path: mount points resolve inside the jail root."""
+    import pathlib
+    import shutil
+    import tempfile
+    os.chmod(tmp_path, 0o755)
+    host = pathlib.Path(tempfile.mkdtemp(prefix="tj-hostdir-", dir="/tmp"))   # reachable by nobody
+    os.chmod(host, 0o777)
+    root = tmp_path / "root"
+    for d in ("bin", "lib", "lib64", "usr", "proc"):
+        (root / d).mkdir(parents=True)
+    os.chmod(root, 0o777)
+    os.symlink(f"/oldroot{host}", root / "evil1")
+    os.symlink(str(host), root / "evil2")
+    os.symlink("../../../../../../oldroot" + str(host), root / "evil3")
+    try:
+        for link in ("evil1", "evil2", "evil3"):
+            tj(*QUIET, "--chroot", str(root), *SYS, "-T", f"/{link}/pwn", "--", "/bin/true")
+        assert list(host.iterdir()) == []
+    finally:
+        shutil.rmtree(host)

@@ -123,8 +123,33 @@ def _mkpoint(target: str, is_dir: bool) -> None:
 
 
 def _inside(dst: str) -> str:
-    dst = os.path.normpath("/" + dst.lstrip("/"))
-    return NEW + ("" if dst == "/" else dst)
+    """Host-view path of DST inside the jail root, following symlinks as the jail will see
+    them (absolute links restart at the jail root, '..' stops there).
+
+    A symlink in a --chroot tree or made by -s must not point a mount point, or the
+    directories created for it, at the host tree (still reachable as /oldroot during
+    setup)."""
+    parts = [p for p in dst.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        cand = NEW + "/" + "/".join(done + [name])
+        if os.path.islink(cand):
+            hops += 1
+            if hops > 40:
+                raise SetupError(f"too many symlinks resolving mount point {dst}")
+            link = os.readlink(cand)
+            if link.startswith("/"):
+                done = []
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        done.append(name)
+    return NEW + ("/" + "/".join(done) if done else "")
 
 
 def build_and_pivot(config, mounts: list[tuple], chroot_fd: int | None, log) -> None:
