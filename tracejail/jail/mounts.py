@@ -173,9 +173,10 @@ def build_and_pivot(config, mounts: list[tuple], chroot_fd: int | None, log) -> 
         rw_state: list[tuple[str, bool, bool]] = []   # (path, ro, recursive) applied in order
         if not config.disable_proc:
             step = "mount /proc"
-            _mkpoint(NEW + "/proc", True)
-            libc.mount("proc", NEW + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-            rw_state.append((NEW + "/proc", not (config.proc_rw or config.rw), False))
+            proc = _inside("/proc")
+            _mkpoint(proc, True)
+            libc.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            rw_state.append((proc, not (config.proc_rw or config.rw), False))
         for kind, src, dst, fstype, opts, rw, fd in mounts:
             target = _inside(dst)
             step = f"{kind} {dst}"
