@@ -39,6 +39,7 @@ SYSCALL_STOP = signal.SIGTRAP | 0x80
 GROUP_STOP_SIGS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
 OPEN_CALLS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0}
 EXEC_CALLS = {"execve": 0, "execveat": 1}
+ROOT_CHANGERS = frozenset(("chroot", "pivot_root", "setns", "unshare", "mount", "umount2"))
 CLONE_UNTRACED = 0x00800000
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -136,7 +137,9 @@ class Supervisor:
     def _loop(self, main: int) -> Outcome:
         waitpid = os.waitpid
         tracees = self.tracees
-        while True:
+        # until the main process and every task we know of are gone (not until
+        # ECHILD: the caller may have children of its own that are none of ours)
+        while self.outcome is None or tracees:
             try:
                 wpid, status = waitpid(-1, pt.WALL)
             except ChildProcessError:
@@ -169,6 +172,7 @@ class Supervisor:
     def _forget(self, tid: int) -> Tracee | None:
         t = self.tracees.pop(tid, None)
         if t is not None:
+            t.resolver.close()
             g = self.groups.get(t.tgid)
             if g is not None:
                 g.discard(tid)
@@ -317,6 +321,7 @@ class Supervisor:
                 if self.inject is not None:
                     self.inject.forget(former)
         g = self.groups.get(t.tgid)
+        t.resolver.close()
         t.refresh()
         if g is not None:
             g.add(tid)
@@ -407,7 +412,11 @@ class Supervisor:
                     return
             if self.killing:
                 return
-            verify = call.resolved is not None and name in OPEN_CALLS
+            if name in ROOT_CHANGERS:
+                t.resolver.close()
+            # re-check the fd only if something else in the jail could race this
+            # call: with one task there is no concurrent writer of memory or tree
+            verify = call.resolved is not None and name in OPEN_CALLS and len(self.tracees) > 1
             if name in EXEC_CALLS:
                 t.exec_check = (call, v) if call.resolved is not None else None
                 if self.audit is not None:

@@ -114,11 +114,37 @@ class Resolver:
     """Path resolution for one tracee task (tid, plus its pid/tgid inside its
     own pid namespace, needed to map /proc/self)."""
 
-    __slots__ = ("tid", "nspid", "nstgid", "_root")
+    __slots__ = ("tid", "nspid", "nstgid", "_root", "_fd")
+    cached_fds = 0          # root fds kept open across stops, all tracees together
+    MAX_CACHED_FDS = 256
 
     def __init__(self, tid: int, nspid: int, nstgid: int):
         self.tid, self.nspid, self.nstgid = tid, nspid, nstgid
         self._root = None
+        self._fd = None
+
+    def _rootfd(self) -> tuple[int, bool]:
+        """An O_PATH fd of the tracee's root, cached (saves a /proc lookup per
+        component); (fd, caller_must_close).  Stale if the tracee chroots:
+        the loop calls close() after any allowed chroot/pivot_root."""
+        if self._fd is not None:
+            return self._fd, False
+        try:
+            fd = os.open(f"/proc/{self.tid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ProcessLookupError(errno.ESRCH, "tracee gone")
+        if Resolver.cached_fds < Resolver.MAX_CACHED_FDS:
+            Resolver.cached_fds += 1
+            self._fd = fd
+            return fd, False
+        return fd, True
+
+    def close(self) -> None:
+        self._root = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            Resolver.cached_fds -= 1
 
     # -- objects named by magic links -------------------------------------
     def root_prefix(self) -> str:
@@ -205,7 +231,14 @@ class Resolver:
         todo.reverse()                       # a stack: pop() takes the next component
         if path.endswith("/"):
             follow = True                    # a trailing slash always follows
-        base = f"/proc/{self.tid}/root"
+        rootfd, close = self._rootfd()
+        try:
+            return self._walk(rootfd, comps, todo, floor, follow)
+        finally:
+            if close:
+                os.close(rootfd)
+
+    def _walk(self, rootfd: int, comps: list[str], todo: list[str], floor: int, follow: bool) -> str:
         links = 0
         while todo:
             name = todo.pop()
@@ -218,9 +251,9 @@ class Resolver:
             comps.append(name)
             if not todo and not follow:
                 break
-            full = base + "/" + "/".join(comps)
+            full = "/".join(comps)
             try:
-                st = os.lstat(full)
+                st = os.lstat(full, dir_fd=rootfd)
             except (FileNotFoundError, NotADirectoryError):
                 # the kernel fails here (ENOENT/ENOTDIR) unless this is the last
                 # component being created; fold the rest lexically
@@ -243,10 +276,10 @@ class Resolver:
             if st.st_size == 0 and name in ("self", "thread-self"):
                 target = str(self.nstgid) if name == "self" else f"{self.nstgid}/task/{self.nspid}"
             else:
-                target = os.readlink(full)
+                target = os.readlink(full, dir_fd=rootfd)
                 if st.st_size == 0 and not _plain_relative(target):
                     # a /proc magic link: jump to the object it names
-                    obj = self._magic(full)
+                    obj = self._magic(full, rootfd)
                     if not todo:
                         return obj
                     comps = self._dir_comps(obj)
@@ -259,9 +292,9 @@ class Resolver:
             todo.extend(reversed(parts))
         return "/" + "/".join(comps)
 
-    def _magic(self, full: str) -> str:
+    def _magic(self, full: str, rootfd: int) -> str:
         try:
-            fd = os.open(full, os.O_PATH | os.O_CLOEXEC)
+            fd = os.open(full, os.O_PATH | os.O_CLOEXEC, dir_fd=rootfd)
         except FileNotFoundError:
             raise ArgFault(errno.ENOENT, "magic link target gone")
         except PermissionError:

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Per-syscall cost of supervision: native vs strace --seccomp-bpf vs tracejail.
+
+One invocation measures a C loop of N openat+close and of N getppid under
+  native, `strace -f -qq --seccomp-bpf -e trace=openat -o /dev/null`,
+  tracejail with a policy routing openat to the supervisor (path rule),
+  and the same with --audit FILE.
+The loop times itself (clock_gettime around the loop), so process and jail
+start-up are not counted.  Prints a table: us per iteration, overhead per
+iteration over native and the ratio.  Run as root:
+
+    python3 scripts/bench_syscalls.py [-n 20000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+C_LOOP = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    long n = strtol(argv[2], NULL, 10);
+    const char *path = argc > 3 ? argv[3] : "/etc/hostname";
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (!strcmp(argv[1], "openat")) {
+        for (long i = 0; i < n; i++) {
+            int fd = openat(AT_FDCWD, path, O_RDONLY);
+            if (fd < 0) { perror("openat"); return 1; }
+            close(fd);
+        }
+    } else {
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.0f\n", (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec));
+    return 0;
+}
+"""
+
+POLICY = """
+POLICY bench {
+  ALLOW {
+    openat(dirfd, pathname, flags, mode) { path(pathname) under ["/etc", "/usr", "/lib", "/lib64", "/bench"] }
+  },
+  ERRNO(EACCES) { openat }
+}
+USE bench DEFAULT ALLOW
+"""
+
+
+def run_loop(prefix: list[str], binary: str, what: str, n: int) -> float:
+    p = subprocess.run([*prefix, binary, what, str(n)], capture_output=True, text=True)
+    lines = [ln for ln in p.stdout.split() if ln.strip().replace(".", "").isdigit()]
+    if p.returncode != 0 or not lines:
+        raise SystemExit(f"bench failed under {' '.join(prefix) or 'native'}: rc={p.returncode}\n"
+                         f"{p.stdout}\n{p.stderr[-2000:]}")
+    return float(lines[-1]) / n / 1000.0      # us per iteration
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=20000, help="iterations per loop")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per setup; the best counts")
+    a = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="tj-bench-")
+    os.chmod(work, 0o755)
+    try:
+        src = os.path.join(work, "loop.c")
+        binary = os.path.join(work, "loop")
+        with open(src, "w") as f:
+            f.write(C_LOOP)
+        subprocess.run(["gcc", "-O2", "-o", binary, src], check=True)
+        pol = os.path.join(work, "bench.policy")
+        with open(pol, "w") as f:
+            f.write(POLICY)
+        audit = os.path.join(work, "audit.jsonl")
+        tj = [sys.executable, "-m", "tracejail", "run", "-Q", "--no_report",
+              "-R", "/bin", "-R", "/lib", "-R", "/lib64", "-R", "/usr", "-R", "/etc",
+              "-R", f"{work}:/bench", "-P", pol]
+        setups = [("native", []),
+                  ("strace --seccomp-bpf", ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=openat",
+                                            "-o", "/dev/null"]),
+                  ("tracejail", [*tj, "--"]),
+                  ("tracejail --audit", [*tj, "--audit", audit, "--"])]
+        if not shutil.which("strace"):
+            setups.pop(1)
+        results: dict[str, dict[str, float]] = {}
+        for what in ("openat", "getppid"):
+            for name, prefix in setups:
+                b = binary if not name.startswith("tracejail") else "/bench/loop"
+                best = min(run_loop(prefix, b, what, a.n) for _ in range(a.repeat))
+                results.setdefault(what, {})[name] = best
+        print(f"N = {a.n} iterations, best of {a.repeat}; us per iteration "
+              f"(openat row: one openat + one close)")
+        print(f"{'loop':8} {'setup':22} {'us/iter':>9} {'overhead us':>12} {'x native':>9}")
+        for what, row in results.items():
+            base = row["native"]
+            for name, us in row.items():
+                print(f"{what:8} {name:22} {us:9.3f} {us - base:12.3f} {us / base:9.2f}")
+        if "strace --seccomp-bpf" in results["openat"]:
+            s, t = results["openat"]["strace --seccomp-bpf"], results["openat"]["tracejail --audit"]
+            print(f"traced openat with audit vs strace: {t / s:.2f}x")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
