@@ -231,21 +231,29 @@ FLOOD = textwrap.dedent("""
         if mode == "direct":
             log.end(143, "terminated")        # from the handler, mid-whatever
             os._exit(0)
+        if mode == "raise":
+            raise KeyboardInterrupt           # unwinds through whatever the writer was doing
         stop.append(signo)                   # the runner's way: flag, then end() in the main path
     signal.signal(signal.SIGTERM, on_term)
+    if mode == "raise":                      # a second thread: the kernel may hand it the signal
+        import threading
+        threading.Thread(target=lambda: threading.Event().wait(), daemon=True).start()
     v = Verdict("ALLOW", rule="r:1")
     i = 0
     print("ready", flush=True)
-    while not stop:
-        i += 1
-        log.syscall(pid=1, tid=1, arch="x86_64", nr=257, name="openat", args=(i, 0, 0, 0, 0, 0),
-                    decoded={"pathname": "/tmp/f\\n%d" % i, "flags": "O_RDONLY"}, verdict=v)
+    try:
+        while not stop:
+            i += 1
+            log.syscall(pid=1, tid=1, arch="x86_64", nr=257, name="openat", args=(i, 0, 0, 0, 0, 0),
+                        decoded={"pathname": "/tmp/f\\n%d" % i, "flags": "O_RDONLY"}, verdict=v)
+    except KeyboardInterrupt:
+        pass
     log.end(143, "terminated")
 """)
 
 
-@pytest.mark.parametrize("mode,flush,batch", [("flag", 65536, 256), ("direct", 65536, 256),
-                                              ("direct", 300, 7), ("direct", 1, 1)])
+@pytest.mark.parametrize("mode,flush,batch", [("flag", 65536, 256), ("direct", 300, 7),
+                                              ("direct", 1, 1), ("raise", 300, 7)])
 def test_sigterm_mid_flood_leaves_complete_log(tmp_path, mode, flush, batch):
     """SIGTERM while records pour in: every line complete, an end record last,
     each call exactly once (args[0] is a sequence number), totals match."""

@@ -115,10 +115,13 @@ class AuditLog:
             self._own_fd = True
         self._cap = int(max_mb * 1024 * 1024) if max_mb else None
         self._flush_at = flush_bytes
-        self._raw: list[list] = []   # queued syscall records, formatted in batches
+        # One ordered list holds both ready lines (str) and queued syscall
+        # records (list, formatted in place in batches): replacing an entry is
+        # a single store, so no signal-handler exception can lose or repeat one.
+        self._buf: list = []
+        self._nraw = 0               # queued (unformatted) entries in _buf
         self._batch = 1 if self._line_mode else batch
         self._formatting = False
-        self._buf: list[str] = []
         self._buflen = 0
         self._accepted = 0          # bytes accepted for writing (cap accounting)
         self._committed = 0         # bytes of complete lines written to the file
@@ -145,8 +148,6 @@ class AuditLog:
     def _emit(self, rec: dict, always: bool = False) -> None:
         """A lifecycle record: every string in it is C-escaped like tracee data
         (an exec path or a config argv may hold newlines, ANSI or invalid UTF-8)."""
-        if self._raw:
-            self._format_raw()
         self._emit_line(_ENC(_clean(rec)) + "\n", always)
 
     def _emit_line(self, line: str, always: bool = False) -> None:
@@ -176,12 +177,16 @@ class AuditLog:
                     old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
                     _tick()                   # handlers already pending run before, not inside
                 self._flushing = True
-                while self._buf:
+                self._format_raw()
+                while self._buf and self._fd is not None:
                     k = len(self._buf)
                     data = "".join(self._buf[:k]).encode("ascii")
                     self._write_all(data)
-                    del self._buf[:k]
-                    self._buflen = sum(map(len, self._buf))
+                    newc = self._committed + len(data)
+                    rest = self._buf[k:]
+                    # one step, no call in between: a handler cannot see half of it
+                    self._buf, self._committed = rest, newc
+                    self._buflen = sum(map(len, rest))
             except OSError as e:
                 self._fail(e)
                 if raising:
@@ -192,19 +197,26 @@ class AuditLog:
                     signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
+        """Write data after self._committed bytes.  If an earlier flush was cut
+        short by an exception from a signal handler, the file already holds a
+        prefix of data: the file size says exactly how much, so nothing is
+        written twice."""
         off = 0
+        if self._own_fd:
+            off = os.fstat(self._fd).st_size - self._committed
+            if off < 0 or off > len(data):
+                off = 0
+        view = memoryview(data)
         try:
             while off < len(data):
                 off += os.write(self._fd, view[off:])
         except OSError:
-            if off and self._own_fd:         # never leave half a line behind
+            if self._own_fd:                  # never leave half a line behind
                 try:
                     os.ftruncate(self._fd, self._committed)
                 except OSError:
                     pass
             raise
-        self._committed += len(data)
 
     def _fail(self, e: OSError) -> None:
         self.write_error = e.strerror or str(e)
@@ -249,7 +261,7 @@ class AuditLog:
         if extra and extra.pop("unfinished", False):   # the caller knows the result never came
             unfinished = True
             self.unfinished += 1
-        if self._fd is not None or self._cap is not None:
+        if self._fd is not None:
             item = [_now_ns(), pid, tid, arch, nr, name, args, decoded, verdict, action,
                     resolved, retval, mode, extra, unfinished]
             if await_result and retval is None:
@@ -258,9 +270,12 @@ class AuditLog:
                     self._finish_unfinished(old)
                 self._pending[tid] = item
             else:
-                self._raw.append(item)
-                if len(self._raw) >= self._batch:
+                self._buf.append(item)
+                self._nraw += 1
+                if self._nraw >= self._batch:
                     self._format_raw()
+        elif self.write_error:
+            self.dropped += 1                 # the file failed: counted, not written
         else:
             self.records += 1                 # counters only (no audit file)
         # counted after the record is queued: a signal handler that ends the
@@ -278,9 +293,8 @@ class AuditLog:
         self._in_call = False
 
     def _format_raw(self) -> None:
-        """Queued syscall tuples -> lines, in order.  Runs with the termination
-        signals blocked, so a handler calling end() never sees half a batch."""
-        if self._formatting or not self._raw:
+        """Queued syscall entries -> lines, in place and in order."""
+        if self._formatting or not self._nraw:
             return
         main = threading.current_thread() is threading.main_thread()
         old = None
@@ -289,21 +303,37 @@ class AuditLog:
                 old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
                 _tick()
             self._formatting = True
-            raw, self._raw = self._raw, []
-            fmt = self._format_syscall
-            emit = self._emit_line
-            for item in raw:
-                try:
-                    line = fmt(*item)
-                except Exception as e:        # never lose a record to a formatting bug
-                    line = _ENC({"v": SCHEMA_VERSION, "type": "syscall", "t": item[0] / 1e9,
-                                 "pid": item[1], "tid": item[2], "nr": item[4],
-                                 "name": item[5], "format_error": repr(e)}) + "\n"
-                emit(line)
+            buf = self._buf
+            line_for = self._line_for
+            for j in range(len(buf)):
+                e = buf[j]
+                if e.__class__ is list:
+                    buf[j] = line_for(e)      # a single store: formatted exactly once
+            self._nraw = 0
         finally:
             self._formatting = False
             if old is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if self._buflen >= self._flush_at:
+            self._flush()
+
+    def _line_for(self, item) -> str:
+        try:
+            line = self._format_syscall(*item)
+        except Exception as e:                # never lose a record to a formatting bug
+            line = _ENC({"v": SCHEMA_VERSION, "type": "syscall", "t": item[0] / 1e9,
+                         "pid": item[1], "tid": item[2], "nr": item[4],
+                         "name": item[5], "format_error": repr(e)}) + "\n"
+        n = len(line)
+        if self._cap is not None and self._accepted + n > self._cap:
+            self.dropped += 1
+            return ""
+        if self._ended:
+            self._late += 1
+        self._accepted += n
+        self.records += 1
+        self._buflen += n
+        return line
 
     @staticmethod
     def _format_syscall(t_ns, pid, tid, arch, nr, name, args, decoded, verdict, action,
@@ -399,14 +429,16 @@ class AuditLog:
             c = self._counts.get(item[5])
             if c is not None:
                 c[ERRORS] += 1
-        self._raw.append(item)
-        if len(self._raw) >= self._batch:
+        self._buf.append(item)
+        self._nraw += 1
+        if self._nraw >= self._batch:
             self._format_raw()
 
     def _finish_unfinished(self, item):
         item[14] = True
         self.unfinished += 1
-        self._raw.append(item)
+        self._buf.append(item)
+        self._nraw += 1
 
     def _flush_pending(self, tid=None):
         if tid is None:
@@ -477,7 +509,7 @@ class AuditLog:
         signal handler.  If records arrived after a first end(), a second call
         writes a new end record (the last end record is authoritative)."""
         with self._lock:
-            if self._ended and not self._late and not self._pending and not self._raw:
+            if self._ended and not self._late and not self._pending and not self._nraw:
                 self._flush(raising=False)
                 return
             try:
