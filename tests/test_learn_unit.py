@@ -62,9 +62,18 @@ def test_generated_policy_keeps_protections_first():
     o.ints["prctl"].update({15: 2})
     text, warnings = generate(o)
     assert any("ptrace" in w for w in warnings)
-    body = text.split("POLICY learned")[1]
-    assert body.index("KILL {") < body.index("ALLOW {")
-    allow = body[body.index("ALLOW {"):]
+    # the shipped default's `dangerous` block, used before the learned rules
+    assert "POLICY dangerous {" in text
+    learned = text.split("POLICY learned {")[1]
+    assert learned.index("USE dangerous") < learned.index("ALLOW {")
+    allow = learned[learned.index("ALLOW {"):].split("USE learned")[0]
     assert "ptrace" not in allow and "clone3" not in allow
     assert "prctl { option == 0xf }" in allow
     assert "USE learned DEFAULT KILL" in text
+    from tracejail.policy import compile_policy, load_policy_text
+    from tracejail.policy.interpreter import IntCall
+    cp = compile_policy(load_policy_text(text))
+    assert cp.decide(IntCall(101, "x86_64", (0,) * 6)).kills                  # ptrace
+    assert cp.decide(IntCall(157, "x86_64", (22, 2, 0, 0, 0, 0))).kills       # prctl(PR_SET_SECCOMP)
+    assert cp.decide(IntCall(157, "x86_64", (15, 0, 0, 0, 0, 0))).allows      # prctl(PR_SET_NAME)
+    assert str(cp.decide(IntCall(435, "x86_64", (0,) * 6))) == "ERRNO(38)"    # clone3

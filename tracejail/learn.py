@@ -58,7 +58,7 @@ def learn_policy() -> str:
     rules = []
     for name, specs in sorted(PATH_ARGS.items()):
         rules.append(f"{name} {{ " + " && ".join(f'path({i}) in "/**"' for i, _ in specs) + " }")
-    return ("POLICY learn_all {\n  ERRNO(38) { clone3 },\n  ALLOW {\n    " + ",\n    ".join(rules)
+    return ("POLICY learn_all {\n  ERRNO(38) { clone3, openat2 },\n  ALLOW {\n    " + ",\n    ".join(rules)
             + "\n  }\n}\nUSE learn_all DEFAULT ALLOW\n")
 
 
@@ -95,6 +95,31 @@ PROTECT_ARGS = (
     "personality(persona) { (persona & 0x400000) != 0 }",
 )
 PROTECTED = set(PROTECT_KILL)
+
+
+def default_protections() -> tuple[str, set[str]] | None:
+    """``POLICY dangerous { ... }`` copied from the shipped default policy, and
+    the syscalls it decides unconditionally, so a learned policy keeps exactly
+    the default's protections (None if it cannot be found or parsed: the
+    built-in list above is used instead)."""
+    try:
+        from tracejail.policy import default_policy_path, load_policy_text
+        with open(default_policy_path(), encoding="utf-8") as f:
+            text = f.read()
+        start = text.index("POLICY dangerous")
+        depth, i = 0, text.index("{", start)
+        while True:
+            c = text[i]
+            depth += (c == "{") - (c == "}")
+            i += 1
+            if depth == 0:
+                break
+        block = text[start:i]
+        prog = load_policy_text(block + "\nUSE dangerous DEFAULT ALLOW\n", name="default.policy")
+        names = {r.syscall for r in prog.rules if r.expr is None}
+        return block, names
+    except Exception:   # no shipped default, or it changed shape: fall back
+        return None
 
 
 # ------------------------------------------------------------------ options
@@ -395,10 +420,6 @@ def _int_arg_name(name: str, idx: int, default: str) -> str:
 def generate(obs: Observations, command: str = "") -> tuple[str, list[str]]:
     """Observations -> (policy text, warnings)."""
     warnings = []
-    used_protected = sorted(n for n in obs.calls if n in PROTECTED)
-    if used_protected:
-        warnings.append("the command used " + ", ".join(used_protected) +
-                        "; the learned policy still kills them (tracejail's protections)")
     if obs.foreign:
         warnings.append(f"{sum(obs.foreign.values())} foreign-ABI (i386/x32) syscalls seen; they stay killed")
     lines = [
@@ -406,18 +427,30 @@ def generate(obs: Observations, command: str = "") -> tuple[str, list[str]]:
         f"// runs: {len(obs.runs)}; syscalls: {len(obs.calls)}; calls observed: {sum(obs.calls.values())}",
         "// Edit freely; rules are first-match, everything not listed is killed.",
     ]
-    if used_protected:
-        lines.append("// WARNING: used but still killed: " + ", ".join(used_protected))
     body = []
-    body.append("  // tracejail protections (kept from the default policy; first match wins)\n"
-                "  KILL {\n    " + ",\n    ".join(
-                    [", ".join(PROTECT_KILL[i:i + 8]) for i in range(0, len(PROTECT_KILL), 8)] +
-                    list(PROTECT_ARGS)) + "\n  }")
-    body.append("  // clone3 keeps its flags in memory no filter can read: libc falls back to clone\n"
-                "  ERRNO(38) {\n    clone3\n  }")
+    shipped = default_protections()
+    protected = PROTECTED | {"clone3", "openat2"}
+    if shipped is not None:
+        block, names = shipped
+        protected = names
+        lines.append("// tracejail protections, copied from policies/default.policy (first match wins):")
+        lines.append(block)
+        body.append("  USE dangerous")
+    else:
+        body.append("  // tracejail protections (first match wins)\n"
+                    "  KILL {\n    " + ",\n    ".join(
+                        [", ".join(PROTECT_KILL[i:i + 8]) for i in range(0, len(PROTECT_KILL), 8)] +
+                        list(PROTECT_ARGS)) + "\n  }")
+        body.append("  // flags in memory no filter can read: libc falls back to clone/openat\n"
+                    "  ERRNO(38) {\n    clone3, openat2\n  }")
+    used_protected = sorted(n for n in obs.calls if n in protected and n not in ("clone3", "openat2"))
+    if used_protected:
+        warnings.append("the command used " + ", ".join(used_protected) +
+                        "; the learned policy still kills them (tracejail's protections)")
+        lines.insert(3, "// WARNING: used but still refused: " + ", ".join(used_protected))
     allow = []
     for name in sorted(obs.calls):
-        if name in PROTECTED or name == "clone3":
+        if name in protected:
             continue
         n = obs.calls[name]
         pidx = [i for i, _ in _path_indexes(name) if any(k.startswith(f"{name}:{i}:") for k in obs.paths)]
