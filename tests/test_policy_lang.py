@@ -308,3 +308,36 @@ def test_rule_too_big_for_bpf_jumps_goes_to_the_supervisor():
     assert cp.route(9).where == "supervisor" and "too complex" in cp.route(9).reason
     assert cp.kernel_verdict(9, "x86_64", (0,) * 6).action == "TRACE"
     assert str(cp.decide(IntCall(9, "x86_64", (0,) * 6))) == "ERRNO(1)"
+
+
+def test_on_ro_bind_follows_mount_order():
+    from tracejail.policy.interpreter import on_ro_bind
+    mounts = (("/", "tmpfs", False), ("/usr", "bind", False), ("/tmp", "tmpfs", True),
+              ("/tmp/bin", "bind", False), ("/tmp/bin/scratch", "tmpfs", True), ("/opt", "bind", True))
+    assert on_ro_bind("/usr/bin/ls", mounts)
+    assert on_ro_bind("/tmp/bin/prog", mounts)             # ro bind on top of the writable tmpfs
+    assert not on_ro_bind("/tmp/prog", mounts)             # jail-writable tmpfs
+    assert not on_ro_bind("/tmp/bin/scratch/x", mounts)    # writable mount inside the ro bind
+    assert not on_ro_bind("/tmp/binx", mounts)
+    assert not on_ro_bind("/opt/x", mounts)                 # rw bind
+    assert not on_ro_bind("/etc/x", mounts)                 # root tmpfs
+    hidden = (("/", "tmpfs", False), ("/a/b", "bind", False), ("/a", "tmpfs", True))
+    assert not on_ro_bind("/a/b/x", hidden)                 # a later mount on /a hides /a/b
+    assert not on_ro_bind("/usr/bin/ls", ())                # no mount table: never
+
+
+def test_exec_rule_uses_the_jail_mount_table():
+    from tracejail.policy import default_policy_path
+    from tracejail.policy import load_for_config
+    from types import SimpleNamespace
+    cfg = SimpleNamespace(seccomp_policy=None, seccomp_string=None, chroot=None, rw=False,
+                          mounts=[("bind", "/usr", "/usr", None, None, False),
+                                  ("tmpfs", None, "/tmp", "tmpfs", None, True),
+                                  ("bind", "/x", "/tmp/tests", None, None, False)])
+    cp = compile_policy(load_for_config(cfg))
+    ex = lambda p: str(cp.decide(EvalCall(59, "x86_64", "execve", [p, [p], []])))  # noqa: E731
+    assert ex("/usr/bin/ls") == "ALLOW"
+    assert ex("/tmp/tests/prog") == "ALLOW"
+    assert ex("/tmp/payload") == "ERRNO(13)"
+    assert load_policy_file(default_policy_path()).mounts == ()
+    assert compile_policy(load_policy_file(default_policy_path())).digest != cp.digest

@@ -28,19 +28,38 @@ from tracejail.verdict import Verdict  # noqa: F401  (re-export for callers)
 
 
 def load_policy_text(text: str, name: str = "<string>", basedir: str | None = None,
-                     include_paths=()):
+                     include_paths=(), mounts=()):
     """Parse policy text.  ``#include`` resolves against ``basedir`` (default: cwd for
-    strings) and ``include_paths``."""
+    strings) and ``include_paths``; ``mounts`` is the jail's mount table for
+    ``path(x) on ro_bind`` (see mount_table)."""
     from tracejail.policy.parser import parse
     if isinstance(text, (bytes, bytearray)):
         from tracejail.policy.lexer import decode_source
         text = decode_source(bytes(text), name)
-    return parse(text, name, basedir if basedir is not None else os.getcwd(), include_paths)
+    return parse(text, name, basedir if basedir is not None else os.getcwd(), include_paths,
+                 mounts)
 
 
-def load_policy_file(path: str, include_paths=()):
+def load_policy_file(path: str, include_paths=(), mounts=()):
     from tracejail.policy.parser import parse_file
-    return parse_file(os.fspath(path), include_paths)
+    return parse_file(os.fspath(path), include_paths, mounts)
+
+
+def mount_table(config) -> tuple:
+    """((dst, kind, rw), ...) in mount order, root first, from a JailConfig: what
+    ``path(x) on ro_bind`` consults (files there cannot have been written by the jail)."""
+    root = ("/", "bind" if getattr(config, "chroot", None) else "tmpfs",
+            bool(getattr(config, "rw", False)))
+    out = [root]
+    for m in getattr(config, "mounts", None) or ():
+        try:
+            kind, _src, dst, _fstype, _opts, rw = m
+        except (TypeError, ValueError):
+            continue
+        if kind == "symlink":
+            continue
+        out.append((os.path.normpath("/" + str(dst).lstrip("/")), kind, bool(rw)))
+    return tuple(out)
 
 
 def default_policy_path() -> str:
@@ -58,6 +77,7 @@ def load_for_config(config):
     importer), --seccomp_string TEXT, else the shipped default."""
     path = getattr(config, "seccomp_policy", None)
     text = getattr(config, "seccomp_string", None)
+    mounts = mount_table(config)
     if path and text:
         raise PolicyError("give either --seccomp_policy or --seccomp_string, not both")
     if path:
@@ -68,10 +88,10 @@ def load_for_config(config):
                 raise PolicyError(f"{path}: Docker/OCI seccomp profiles are not supported "
                                   "(tracejail.policy.importers.docker is missing)") from None
             return docker.load(path, caps=docker.caps_for_config(config))  # held caps: includes/excludes
-        return load_policy_file(path)
+        return load_policy_file(path, mounts=mounts)
     if text:
-        return load_policy_text(text, name="<seccomp_string>")
-    return load_policy_file(default_policy_path())
+        return load_policy_text(text, name="<seccomp_string>", mounts=mounts)
+    return load_policy_file(default_policy_path(), mounts=mounts)
 
 
 def compile_policy(pol, trace_all: bool = False, trace_denials: bool = False, trace_extra=()):

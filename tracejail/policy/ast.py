@@ -90,7 +90,8 @@ class Not:
 
 @dataclass(frozen=True)
 class StrPred:
-    """path(arg) / string(arg) OP patterns.  OP: == != in under prefix."""
+    """path(arg) / string(arg) OP patterns.  OP: == != in under prefix, and
+    ``on`` (values = ("ro_bind", mount table)): the path lies on a read-only bind."""
     kind: str          # "path" or "string"
     arg: ArgRef
     op: str
@@ -182,6 +183,9 @@ class Program:
     warnings: list = field(default_factory=list)      # (Loc, message)
     name: str = "<string>"
     rules: list = field(default_factory=list)         # flattened Rule list (x86_64)
+    # the jail's mount table for `path(x) on ro_bind`: ((dst, kind, rw), ...) in mount
+    # order, the root first; empty when unknown (then `on ro_bind` never matches)
+    mounts: tuple = ()
 
     @property
     def default_action(self) -> Action:

@@ -527,6 +527,7 @@ class CompiledPolicy:
         for name, text in program.sources:
             h.update(name.encode("utf-8", "replace") + b"\0" + text.encode() + b"\0")
         self.source_digest = h.hexdigest()
+        h.update(repr(program.mounts).encode())
         h.update(repr(sorted(options.items())).encode())
         self.digest = h.hexdigest()
 

@@ -41,6 +41,8 @@ def format_expr(e) -> str:
     if isinstance(e, Not):
         return f"!({format_expr(e.expr)})"
     if isinstance(e, StrPred):
+        if e.op == "on":
+            return f"{e.kind}({format_int(e.arg)}) on {e.values[0]}"
         return f"{e.kind}({format_int(e.arg)}) {e.op} {_qlist(e.values)}"
     if isinstance(e, ArgvPred):
         if e.index is None:

@@ -60,9 +60,23 @@ def under(path: str, d: str) -> bool:
     return path == d or path.startswith(d + "/") or (d == "" and path.startswith("/"))
 
 
+def on_ro_bind(path: str, mounts) -> bool:
+    """Is ``path`` on a read-only bind mount of the jail?  The mount visible at a
+    path is the LAST mounted one whose mount point is the path or an ancestor
+    (a later mount on an ancestor hides earlier deeper ones)."""
+    visible = None
+    for dst, kind, rw in mounts:
+        d = dst.rstrip("/")
+        if d == "" or path == d or path.startswith(d + "/"):
+            visible = (kind, rw)
+    return visible is not None and visible[0] == "bind" and not visible[1]
+
+
 def match_str(s: str | None, op: str, values: tuple) -> bool:
     if s is None:
         return op == "!="
+    if op == "on":
+        return on_ro_bind(s, values[1])
     if op == "==":
         return s == values[0]
     if op == "!=":

@@ -483,12 +483,15 @@ class Parser:
             return tuple(out)
         self.fail("expected a string or [list of strings]")
 
-    def str_op(self) -> str:
+    def str_op(self, kind: str = "string") -> str:
         t = self.tok
         if (t.kind == "PUNCT" and t.value in ("==", "!=")) or (t.kind == "IDENT" and t.value in STR_OPS):
             self.advance()
             return t.value
-        self.fail("expected ==, !=, in, under or prefix")
+        if kind == "path" and t.kind == "IDENT" and t.value == "on":
+            self.advance()
+            return "on"
+        self.fail("expected ==, !=, in, under or prefix" + (" or on" if kind == "path" else ""))
 
     def check_patterns(self, kind: str, op: str, values: tuple, loc: Loc) -> None:
         if op in ("==", "!=") and len(values) != 1:
@@ -518,7 +521,12 @@ class Parser:
                 lenarg = self.argref(f"{pair[1]}", pair[1], t.loc)
         self.expect(")")
         if kind in ("path", "string"):
-            op = self.str_op()
+            op = self.str_op(kind)
+            if op == "on":
+                w = self.ident("`ro_bind' after `on'")
+                if w.value != "ro_bind":
+                    raise err(w.loc, f"unknown mount class `{w.value}' (expected ro_bind)")
+                return StrPred(kind, arg, "on", ("ro_bind", self.p.mounts), t.loc)
             values = self.strlist()
             self.check_patterns(kind, op, values, t.loc)
             return StrPred(kind, arg, op, values, t.loc)
@@ -666,8 +674,8 @@ def _collect_uses(p, ent, used):
 
 
 def parse(text: str, name: str = "<string>", basedir: str | None = None,
-          include_paths=()) -> Program:
-    prog = Program(name=name)
+          include_paths=(), mounts=()) -> Program:
+    prog = Program(name=name, mounts=tuple(mounts))
     lx = Lexer(include_paths, prog.sources)
     toks = lx.tokenize(text, name, basedir)
     Parser(toks, prog).parse_program()
@@ -675,8 +683,8 @@ def parse(text: str, name: str = "<string>", basedir: str | None = None,
     return prog
 
 
-def parse_file(path: str, include_paths=()) -> Program:
-    prog = Program(name=path)
+def parse_file(path: str, include_paths=(), mounts=()) -> Program:
+    prog = Program(name=path, mounts=tuple(mounts))
     lx = Lexer(include_paths, prog.sources)
     toks = lx.tokenize_file(path)
     Parser(toks, prog).parse_program()
