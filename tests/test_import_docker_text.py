@@ -157,3 +157,26 @@ def test_docker_default_shape():
     for dropped in ("mount", "unshare", "setns", "bpf", "chroot", "reboot", "open_by_handle_at", "kcmp"):
         assert f" {dropped}," not in body and f" {dropped}\n" not in body, dropped
     assert json.loads((DATA / "docker-default.json").read_text())["defaultErrnoRet"] == 1
+
+
+def test_profile_text_cannot_inject_policy_lines():
+    """Names and comments only reach comment lines: a newline in them stays escaped."""
+    from tracejail.policy import load_policy_text
+    from tracejail.policy.interpreter import IntCall
+    evil = "x\nPOLICY evil { ALLOW { mount } } USE evil DEFAULT ALLOW\n//"
+    prof = base({"names": ["getpid", evil], "action": "SCMP_ACT_ALLOW", "comment": evil},
+                {"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "comment": "*/ " + evil,
+                 "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": [evil]}},
+                default="SCMP_ACT_KILL")
+    t = conv(prof)
+    assert all(not l.startswith("POLICY evil") for l in t.splitlines())
+    cp = __import__("tracejail.policy", fromlist=["compile_policy"]).compile_policy(load_policy_text(t))
+    assert cp.decide(IntCall(165, "x86_64", (0,) * 6)).kills          # mount still killed
+    assert conv(base(), ).count("POLICY") == 1
+
+
+def test_policy_name_from_file_is_an_identifier():
+    from tracejail.policy import load_policy_text
+    for src in ("ALLOW.json", "9lives.json", "my-profile.v2.json", "KILL.json"):
+        load_policy_text(to_policy_text(base(), source=src))

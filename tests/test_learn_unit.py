@@ -77,3 +77,29 @@ def test_generated_policy_keeps_protections_first():
     assert cp.decide(IntCall(157, "x86_64", (22, 2, 0, 0, 0, 0))).kills       # prctl(PR_SET_SECCOMP)
     assert cp.decide(IntCall(157, "x86_64", (15, 0, 0, 0, 0, 0))).allows      # prctl(PR_SET_NAME)
     assert str(cp.decide(IntCall(435, "x86_64", (0,) * 6))) == "ERRNO(38)"    # clone3
+
+
+def test_observed_names_cannot_widen_the_policy():
+    """A jailed program that opens "/etc/*" or 'x", "/**' while learning gets exactly
+    that name allowed, not a glob (and no policy text of its own)."""
+    from tracejail.policy import compile_policy, load_policy_text
+    assert dict(collapse({"/etc/*": 1, "/etc/[ab]?": 1})) == {"/etc/[*]": 1, "/etc/[[]ab][?]": 1}
+    o = Observations()
+    o.calls.update({"openat": 3})
+    o.paths["openat:1:r"].update({"/etc/*": 1, '/etc/x", "/**': 1, "/etc/a\\nb": 1})
+    text, _ = generate(o)
+    cp = compile_policy(load_policy_text(text))
+
+    class Call:
+        nr, arch, name = 257, "x86_64", "openat"
+
+        def __init__(self, p):
+            self.p, self.args = p, (0xFFFFFF9C, 1, 0, 0, 0, 0)
+
+        def path(self, i):
+            return self.p
+
+    assert cp.decide(Call("/etc/*")).allows
+    assert cp.decide(Call('/etc/x", "/**')).allows
+    for other in ("/etc/passwd", "/etc/x", "/bin/sh", "/"):
+        assert cp.decide(Call(other)).kills, other

@@ -306,15 +306,28 @@ def read_audit(path: str, obs: Observations) -> int:
 
 # ----------------------------------------------------------------- globbing
 
-def _canon(p: str) -> str:
-    parts = p.split("/")
-    if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit():
-        parts[2] = "*"                 # pids differ between runs (only the jail's are visible)
-        if len(parts) > 4 and parts[3] == "task" and parts[4].isdigit():
-            parts[4] = "*"
-    if len(parts) > 3 and parts[1] == "dev" and parts[2] == "pts" and parts[3].isdigit():
-        parts[3] = "*"
-    return "/".join(parts)
+RAW = "\0"        # marks a component that is already a glob (not a literal name)
+
+
+def glob_escape(component: str) -> str:
+    """A literal path component as a glob: a file the jailed program named
+    ``*`` or ``[ab]`` must not widen the learned rule."""
+    return "".join("[" + c + "]" if c in "*?[" else c for c in component)
+
+
+def _components(p: str) -> list[str]:
+    parts = [x for x in p.split("/") if x]
+    if len(parts) > 1 and parts[0] == "proc" and parts[1].isdigit():
+        parts[1] = RAW + "*"            # pids differ between runs (only the jail's are visible)
+        if len(parts) > 3 and parts[2] == "task" and parts[3].isdigit():
+            parts[3] = RAW + "*"
+    if len(parts) > 2 and parts[0] == "dev" and parts[1] == "pts" and parts[2].isdigit():
+        parts[2] = RAW + "*"
+    for t in TEMP_DIRS:
+        tp = [x for x in t.split("/") if x]
+        if parts[:len(tp)] == tp:
+            return tp + [RAW + "**"]    # random names: the whole directory
+    return parts
 
 
 def collapse(paths) -> list[tuple[str, int]]:
@@ -322,51 +335,39 @@ def collapse(paths) -> list[tuple[str, int]]:
 
     A directory with at least COLLAPSE distinct entries (files or already
     collapsed subdirectories) at depth >= MIN_GLOB_DEPTH becomes ``dir/**``;
-    temp dirs always collapse (their file names are random)."""
-    counts: Counter = Counter()
-    for p, c in (paths.items() if isinstance(paths, dict) else ((p, 1) for p in paths)):
-        if p == "<unresolved>":
-            continue
-        p = _canon(p.rstrip("/") or "/")
-        for t in TEMP_DIRS:
-            if p == t or p.startswith(t + "/"):
-                p = t + "/**"
-                break
-        counts[p] += c
-    # trie of path components
+    temp dirs always collapse (their file names are random).  Literal names
+    are glob-escaped."""
     tree: dict = {}
-    for p, c in counts.items():
+    for p, c in (paths.items() if isinstance(paths, dict) else ((p, 1) for p in paths)):
+        if p == "<unresolved>" or not p.startswith("/"):
+            continue
         node = tree
-        for comp in [x for x in p.split("/") if x]:
+        for comp in _components(p):
             node = node.setdefault(comp, {})
         node[""] = node.get("", 0) + c          # "" key: calls that named this exact path
-
-    out: list[tuple[str, int]] = []
 
     def total(node) -> int:
         return sum(v if k == "" else total(v) for k, v in node.items())
 
+    def text(comp: str) -> str:
+        return comp[1:] if comp.startswith(RAW) else glob_escape(comp)
+
     def walk(node, prefix: str, depth: int) -> list[tuple[str, int]]:
-        # returns the rules for this subtree (bottom-up collapse)
         res: list[tuple[str, int]] = []
         if "" in node:
             res.append((prefix or "/", node[""]))
         for k in sorted(x for x in node if x):
-            res += walk(node[k], f"{prefix}/{k}", depth + 1)
+            res += walk(node[k], f"{prefix}/{text(k)}", depth + 1)
         entries = [k for k in node if k]
-        if depth >= MIN_GLOB_DEPTH and len(entries) >= COLLAPSE and "**" not in entries:
+        if depth >= MIN_GLOB_DEPTH and len(entries) >= COLLAPSE and RAW + "**" not in entries:
             return [(f"{prefix}/**", total(node))]
         return res
 
     out = walk(tree, "", 0)
     # "/a/**" already covers "/a" and everything below
     globs = [g[:-3] for g, _ in out if g.endswith("/**")]
-    final = []
-    for g, c in out:
-        covered = any(g != gg + "/**" and (g == gg or g.startswith(gg + "/")) for gg in globs)
-        if not covered:
-            final.append((g, c))
-    return final
+    return [(g, c) for g, c in out
+            if not any(g != gg + "/**" and (g == gg or g.startswith(gg + "/")) for gg in globs)]
 
 
 # ------------------------------------------------------------ policy output

@@ -190,7 +190,9 @@ def _check_arch(profile, where):
 def _policy_name(source: str) -> str:
     base = os.path.splitext(os.path.basename(source or "profile"))[0]
     name = re.sub(r"[^A-Za-z0-9_]", "_", base) or "profile"
-    return ("p_" + name) if name[0].isdigit() else name
+    if name[0].isdigit() or name.upper() == name:      # digits, or could be a keyword (ALLOW.json)
+        name = "p_" + name
+    return name
 
 
 def to_policy_text(profile: dict, source: str = "profile.json", caps=None) -> str:
@@ -292,7 +294,7 @@ def to_policy_text(profile: dict, source: str = "profile.json", caps=None) -> st
         out.append(f"// Entry not applied: {s}")
     for n in order:
         for note in notes.get(n, []):
-            out.append("// " + note.replace("*/", "* /"))
+            out.append("// " + note)
     out.append(f"POLICY {name} {{")
     blocks = []
     for a in sorted(cond_blocks, key=rank):
@@ -313,7 +315,14 @@ def to_policy_text(profile: dict, source: str = "profile.json", caps=None) -> st
     out.append(",\n".join(blocks))
     out.append("}")
     out.append(f"USE {name} DEFAULT {default}")
-    return "\n".join(out) + "\n"
+    # profile text (names, comments) only ever reaches comment lines; a newline
+    # or control character in it must not start a policy line of its own
+    return "\n".join(_safe_comment(l) if l.startswith("//") else l for l in out) + "\n"
+
+
+def _safe_comment(line: str) -> str:
+    from tracejail.audit.records import escape_str
+    return escape_str(line).replace("*/", "* /")
 
 
 def read_profile(path: str) -> dict:
