@@ -1,7 +1,9 @@
 /* Threat model E33: ways around a connect rule.  A child in the jail listens on
  * 127.0.0.1:BAD (udp+tcp) and on abstract unix "@tm-bad"; the parent tries to
  * reach them with every address-carrying syscall.  Each delivery the child sees
- * prints "RECEIVED <tag>".  Usage: tm_net GOODPORT BADPORT */
+ * prints "RECEIVED <tag>".  Usage: tm_net GOODPORT BADPORT [IP]
+ * With IP, no listener is started and the attempts go to IP:BADPORT (a host
+ * address; the test listens there itself). */
 #include "tm_common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,10 +13,12 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+static const char *target_ip = "127.0.0.1";
+
 static struct sockaddr_in v4(int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, target_ip, &a.sin_addr);
     return a;
 }
 
@@ -58,10 +62,17 @@ int main(int argc, char **argv)
     int good = argc > 1 ? atoi(argv[1]) : 5001, bad = argc > 2 ? atoi(argv[2]) : 5002;
     int pfd[2];
     char c;
-    if (pipe(pfd) < 0) return 3;
-    pid_t srv = fork();
-    if (srv == 0) server(bad, pfd[1]);
-    if (read(pfd[0], &c, 1) != 1) { say("SETUP server did not start\n"); return 3; }
+    pid_t srv = -1;
+    if (argc > 3) {
+        target_ip = argv[3];
+    } else {
+        if (pipe(pfd) < 0) return 3;
+        srv = fork();
+        if (srv == 0) server(bad, pfd[1]);
+        if (read(pfd[0], &c, 1) != 1) { say("SETUP server did not start\n"); return 3; }
+    }
+    char mapped[64];
+    snprintf(mapped, sizeof mapped, "::ffff:%s", target_ip);
 
     struct sockaddr_in g = v4(good), b = v4(bad);
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -84,7 +95,7 @@ int main(int argc, char **argv)
 
     int s6 = socket(AF_INET6, SOCK_DGRAM, 0);
     struct sockaddr_in6 m6 = {.sin6_family = AF_INET6, .sin6_port = htons(bad)};
-    inet_pton(AF_INET6, "::ffff:127.0.0.1", &m6.sin6_addr);
+    inet_pton(AF_INET6, mapped, &m6.sin6_addr);
     report("sendto v4-mapped v6", sendto(s6, "udp-v4mapped", 12, 0, (void *)&m6, sizeof m6));
     int t6 = socket(AF_INET6, SOCK_STREAM, 0);
     report("connect v4-mapped v6", connect(t6, (void *)&m6, sizeof m6));
@@ -102,7 +113,7 @@ int main(int argc, char **argv)
     struct sockaddr_in big[2] = {b, b};
     report("sendto udp long addrlen", sendto(u3, "udp-longlen", 11, 0, (void *)big, sizeof big));
 
-    waitpid(srv, NULL, 0);
+    if (srv > 0) waitpid(srv, NULL, 0);
     say("DONE\n");
     return 0;
 }
