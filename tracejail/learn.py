@@ -5,9 +5,9 @@ that behaviour through.
     tracejail learn [JAIL OPTIONS] -o OUT.policy [--merge EXISTING.policy]... -- COMMAND...
 
 How: the command runs through ``tracejail run`` with ``--audit-all`` and an
-allow-everything policy (clone3 alone answers ENOSYS, exactly as the learned
-policy will, so the run takes the same clone() path it will take later); the
-JSONL audit is read back and turned into rules:
+allow-everything policy (clone3 and openat2 answer ENOSYS, exactly as the
+learned policy will, so libc takes the same clone()/openat() paths it will take
+later; path arguments are resolved by the supervisor); the JSONL audit is read back and turned into rules:
 
 * every syscall used gets a rule; nothing else is allowed (``DEFAULT KILL``);
 * "selector" integer arguments (socket families, prctl options, ioctl
@@ -16,9 +16,12 @@ JSONL audit is read back and turned into rules:
 * path arguments become supervisor path rules, collapsed into directory globs
   (``/usr/lib/python3.11/**`` instead of 400 files), opens for writing kept
   apart from read-only ones; execve is limited to the programs run;
-* the protections of tracejail's default policy come first (first match
-  wins): ptrace, bpf, mount, namespaces, seccomp... stay killed even if the
-  learned run used them (a warning says so);
+* the protections of tracejail's default policy (its ``POLICY dangerous``,
+  copied verbatim) come first (first match wins): ptrace, bpf, mount,
+  namespaces, seccomp... stay killed even if the learned run used them (a
+  warning says so);
+* names the program chose (paths) are glob-escaped and quoted: they can
+  never widen a rule or add policy text;
 * each rule carries a comment with how many calls it covered.
 
 The observations are embedded in the policy (``// learn-data`` lines) so that
@@ -136,7 +139,7 @@ def parse_argv(argv: list[str]):
     while i < len(head):
         a = head[i]
         if a in ("-h", "--help"):
-            raise UsageError(USAGE, exit_code=2)
+            return None
         key, eq, val = a.partition("=")
         if key in ("-o", "--output", "--merge"):
             if not eq:
@@ -512,6 +515,9 @@ def read_learn_data(path: str) -> Observations:
 # --------------------------------------------------------------------- main
 
 def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv[:argv.index("--") if "--" in argv else len(argv)]):
+        print(USAGE + "\n\n" + (__doc__ or "").split("\n\n", 2)[2].strip())
+        return 0
     out, merges, jail, cmd = parse_argv(list(argv))
     obs = Observations()
     for m in merges:
@@ -530,7 +536,7 @@ def main(argv: list[str]) -> int:
             raise TracejailError("learn: the run produced no audit; no policy written")
         n = read_audit(audit, obs)
     if n == 0:
-        raise TracejailError("learn: the audit has no syscall records; no policy written")
+        raise TracejailError("learn: the run recorded no syscalls; no policy written", exit_code=rc or 1)
     obs.runs.append(" ".join(cmd))
     text, warnings = generate(obs, command=" | ".join(obs.runs))
     try:
