@@ -99,3 +99,19 @@ def test_supervisor_denial_is_reported(tj, tmp_path, cc):
     assert p.stdout.split() == ["chdir=13", "open=1", "uname=0", "survived"]
     line = [l for l in p.stderr.splitlines() if "policy denied" in l]
     assert line and "openat(" in line[0] and "/etc/hostname" in line[0] and "d.policy:" in line[0]
+
+
+def test_foreign_abi_kill_is_named(tj, cc, tmp_path):
+    """int 0x80 (i386 getpid) dies in the kernel's arch check; the line says so."""
+    prog = cc('#include <stdio.h>\nint main(void){ long r; printf("before\\n"); fflush(stdout);\n'
+              ' __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");\n'
+              ' printf("after %ld\\n", r); return 0; }\n')
+    audit = tmp_path / "a.jsonl"
+    p = tj("run", "-q", *JAIL, "-R", str(prog.parent), "--seccomp_string",
+           "POLICY a { ALLOW { write } } USE a DEFAULT ALLOW", "--audit", str(audit), "--no-report",
+           "--", str(prog))
+    assert p.returncode == 159 and p.stdout.split() == ["before"]
+    line = [l for l in p.stderr.splitlines() if "policy violation" in l]
+    assert len(line) == 1 and "[i386]" in line[0] and "foreign-arch" in line[0], p.stderr
+    vio = [r for r in records(audit) if r.get("type") == "violation"]
+    assert len(vio) == 1 and vio[0]["arch"] == "i386" and vio[0]["nr"] == 20
