@@ -190,3 +190,33 @@ def test_path_flipping_thread_never_creates_canary(cc, tree, tmp_path):
     n = dict(zip(*[iter(text.split())] * 2))
     assert int(n["opens"]) == 3000 and int(n["ok"]) > 0 and int(n["denied"]) > 0, text
     assert int(n["flips"]) >= 100000, text
+
+
+def test_exec_rechecked_on_the_program_that_really_runs(cc, tree, tmp_path):
+    """An allowed script whose interpreter is not allowed: the exec event shows
+    /proc/PID/exe = the interpreter, the re-decision fails, the jail dies."""
+    prog = str(cc("sv_paths.c", "-lpthread"))
+    script = tree / "allowed" / "s.sh"
+    script.write_text("#!/bin/sh\necho RAN\n")
+    script.chmod(0o755)
+    pol = PrefixPolicy(allow=["/"], exec_ok=[prog, str(script)])
+    out, text, _ = supervise([prog, f"exec:{script}"], pol, tmp_path)
+    assert (out.exit_code, out.reason) == (159, "violation"), text
+    assert "RAN" not in text
+    assert out.violation["syscall"] == "execve" and "exec of /" in out.violation["note"]
+    pol = PrefixPolicy(allow=["/"], exec_ok=[prog, str(script), "/bin", "/usr/bin"])
+    out, text, _ = supervise([prog, f"exec:{script}"], pol, tmp_path)
+    assert out.exit_code == 0 and lines(text) == ["RAN"]
+
+
+def test_foreign_arch_syscall_kills_the_jail(cc, tmp_path):
+    prog = str(cc("sv_evil.c"))
+
+    def add_i386(f, pyseccomp):
+        f.add_arch(pyseccomp.Arch.X86)
+        f.add_rule(pyseccomp.TRACE(0), "getpid")
+    out, text, _ = supervise([prog, "int80"], PrefixPolicy(allow=["/"]), tmp_path,
+                             trace=("execve",), extra_filter=add_i386)
+    assert (out.exit_code, out.reason) == (159, "violation"), text
+    assert out.violation["arch"] == "i386" and out.violation["rule"] == "foreign-arch"
+    assert "int80" not in text

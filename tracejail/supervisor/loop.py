@@ -83,6 +83,8 @@ class Supervisor:
         self.violations = 0
         self.names = _names()
         self.decode = _decoder()
+        # a counters-only log (no file) never shows an allowed call's arguments
+        self.decode_allowed = getattr(audit, "path", True) is not None
         self.audit_results = bool(getattr(config, "audit_results", False))
         self.permissive = bool(getattr(config, "permissive", False))
         self.max_violations = getattr(config, "max_violations", None)
@@ -541,8 +543,9 @@ class Supervisor:
     def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval) -> None:
         if self.audit is None:
             return
+        quiet = mode is None and v.allows and not self.decode_allowed
         self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
-                           args=call.args, decoded=self._decoded(call), verdict=v,
+                           args=call.args, decoded={} if quiet else self._decoded(call), verdict=v,
                            resolved=call.resolved, retval=retval, mode=mode)
 
     def _audit(self, what: str, *a, **kw) -> None:
