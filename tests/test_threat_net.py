@@ -19,9 +19,13 @@ GOOD, BAD = 5001, 5002
 def net_policy(tmp_path):
     ok = (f'sockaddr(addr, addrlen).family == AF_INET && sockaddr(addr, addrlen).ip == "127.0.0.1" '
           f"&& sockaddr(addr, addrlen).port == {GOOD}")
+    msg_ok = lambda m: (f"{m}.family == AF_UNSPEC || ({m}.family == AF_INET && {m}.ip == \"127.0.0.1\" "  # noqa: E731
+                        f"&& {m}.port == {GOOD})")
     body = ("  ERRNO(13) {\n"
             f"    connect(fd, addr, addrlen) {{ !({ok}) }},\n"
-            f"    sendto(fd, buf, len, flags, addr, addrlen) {{ addr != 0 && !({ok}) }}\n"
+            f"    sendto(fd, buf, len, flags, addr, addrlen) {{ addr != 0 && !({ok}) }},\n"
+            f"    sendmsg(fd, msg, flags) {{ !({msg_ok('msgaddr(msg)')}) }},\n"
+            f"    sendmmsg(fd, mmsg, vlen, flags) {{ !({msg_ok('msgaddr(mmsg, vlen)')}) }}\n"
             "  }\n")
     return prepend_policy(tmp_path, body, "net.policy")
 
@@ -30,7 +34,6 @@ HOLE_H1 = pytest.mark.xfail(strict=True, reason="hole H1 (/work/notes/holes.md):
                             "not mediated by the address rules")
 
 
-@HOLE_H1
 def test_e33_no_packet_reaches_a_forbidden_address(tj, tm_cc, net_policy):
     prog = tm_cc("tm_net.c")
     r = run_jail(tj, prog, str(GOOD), str(BAD), opts=["--iface_lo", "-t", "30"], policy=net_policy, timeout=60)
@@ -52,7 +55,6 @@ def _host_ipv4():
     return None
 
 
-@HOLE_H1
 def test_e33_default_policy_network_rule_holds_on_host_network(tj, tm_cc):
     """The shipped default allows connect/sendto only to loopback.  With the
     host's network (--disable_clone_newnet) a non-loopback host address must

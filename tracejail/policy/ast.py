@@ -111,13 +111,20 @@ class ArgvPred:
 
 @dataclass(frozen=True)
 class SockPred:
-    """sockaddr(arg, lenarg).field OP value(s).  field: family ip port path."""
+    """sockaddr(arg, lenarg).field OP value(s).  field: family ip port path.
+
+    With ``msg`` set it is ``msgaddr(arg[, vlen])``: the destination in a struct
+    msghdr (sendmsg) or in each of ``vlen`` struct mmsghdr (sendmmsg, true only if
+    every entry satisfies it); no destination (NULL name or zero length, a
+    connected socket) has family AF_UNSPEC.  ``lenarg`` is then the vlen argument
+    or None."""
     arg: ArgRef
-    lenarg: ArgRef
+    lenarg: ArgRef | None
     field: str
     op: str
     values: tuple      # ints for family/port, strings for ip (IP or CIDR) and path
     loc: Loc = NOLOC
+    msg: bool = False
 
 
 MEMORY_PREDICATES = (StrPred, ArgvPred, SockPred)

@@ -197,6 +197,20 @@ class EvalCall:
         return parse_sockaddr(v)
 
 
+def _msg_sockaddrs(self, i, vlen_i):
+    """eval: a msghdr argument is given as its destination text ("" = none), a
+    mmsghdr vector as a list of them."""
+    from tracejail.verdict import SockAddr
+    v = self._mem(i, "msghdr")
+    items = v if isinstance(v, list) else [v]
+    if vlen_i is not None:
+        items = items[:self.values[vlen_i] if isinstance(self.values[vlen_i], int) else len(items)]
+    return [SockAddr("AF_UNSPEC") if not x else parse_sockaddr(x) for x in items]
+
+
+EvalCall.msg_sockaddrs = _msg_sockaddrs
+
+
 def parse_sockaddr(text: str):
     """"1.2.3.4:80", "[::1]:53", "unix:/path", "/path", "@abstract", "netlink"."""
     import ipaddress

@@ -49,7 +49,11 @@ def format_expr(e) -> str:
             return f"argv({format_int(e.arg)}) contains {_qlist(e.values)}"
         return f"argv({format_int(e.arg)})[{e.index}] {e.op} {_qlist(e.values)}"
     if isinstance(e, SockPred):
-        head = f"sockaddr({format_int(e.arg)}, {format_int(e.lenarg)}).{e.field}"
+        if e.msg:
+            head = f"msgaddr({format_int(e.arg)}" + \
+                (f", {format_int(e.lenarg)}" if e.lenarg is not None else "") + f").{e.field}"
+        else:
+            head = f"sockaddr({format_int(e.arg)}, {format_int(e.lenarg)}).{e.field}"
         if e.field == "family":
             return f"{head} {e.op} {family_name(e.values[0])}"
         if e.field == "port":

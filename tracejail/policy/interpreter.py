@@ -14,7 +14,7 @@ from tracejail.policy import syscalls
 from tracejail.policy.ast import (And, ArgRef, ArgvPred, BitOp, Cmp, Not, Num, Or, SockPred,
                                   StrPred)
 from tracejail.policy.constants import family_number
-from tracejail.verdict import ArgFault, Verdict
+from tracejail.verdict import ArgFault, SockAddr, Verdict
 
 U64 = (1 << 64) - 1
 U32 = 0xFFFFFFFF
@@ -135,17 +135,18 @@ def _ip_match(addr: str | None, op: str, values: tuple) -> bool:
     return any(one(v) for v in values)
 
 
-def evaluate(e, call) -> bool:
+def evaluate(e, call, ctx: dict | None = None) -> bool:
     """Evaluate a boolean expression; memory predicates read through ``call``
-    (may raise ArgFault)."""
+    (may raise ArgFault).  ``ctx``: per-decision cache of msghdr destinations and,
+    under "k", which mmsghdr a ``msgaddr(v, vlen)`` means (absent: all must match)."""
     if isinstance(e, Cmp):
         return _CMP[e.op](eval_int(e.left, call.args), eval_int(e.right, call.args))
     if isinstance(e, And):
-        return evaluate(e.left, call) and evaluate(e.right, call)
+        return evaluate(e.left, call, ctx) and evaluate(e.right, call, ctx)
     if isinstance(e, Or):
-        return evaluate(e.left, call) or evaluate(e.right, call)
+        return evaluate(e.left, call, ctx) or evaluate(e.right, call, ctx)
     if isinstance(e, Not):
-        return not evaluate(e.expr, call)
+        return not evaluate(e.expr, call, ctx)
     if isinstance(e, StrPred):
         if e.kind == "path":
             s = _text(call.path(e.arg.index))
@@ -159,18 +160,82 @@ def evaluate(e, call) -> bool:
         s = argv[e.index] if e.index < len(argv) else None
         return match_str(s, e.op, e.values)
     if isinstance(e, SockPred):
-        sa = call.sockaddr(e.arg.index, e.lenarg.index)
-        if e.field == "family":
-            return _CMP[e.op](family_number(sa.family), e.values[0])
-        if e.field == "port":
-            if sa.port is None:
-                return e.op == "!="
-            return _CMP[e.op](sa.port, e.values[0])
-        if e.field == "ip":
-            return _ip_match(sa.address if sa.family in ("AF_INET", "AF_INET6") else None,
-                             e.op, e.values)
-        return match_str(sa.address if sa.family == "AF_UNIX" else None, e.op, e.values)
+        if e.msg:
+            addrs = _cached_addrs(call, e.arg.index, e.lenarg.index if e.lenarg else None, ctx)
+            entry = ctx.get("k") if ctx else None
+            if entry is not None and e.lenarg is not None:
+                return entry < len(addrs) and _sock_match(e, addrs[entry])
+            return all(_sock_match(e, sa) for sa in addrs)
+        return _sock_match(e, call.sockaddr(e.arg.index, e.lenarg.index))
     raise TypeError(f"not a boolean expression: {e!r}")
+
+
+MSGHDR_SIZE, MMSGHDR_SIZE, UIO_MAXIOV = 56, 64, 1024
+
+
+def msg_addrs(call, i: int, vlen_i: int | None) -> list:
+    """Destinations of sendmsg's msghdr (vlen_i None) or sendmmsg's mmsghdr array.
+    Uses ``call.msg_sockaddrs`` when the call provides it, else ``call.bytes_at`` and
+    ``call.sockaddr`` on a copy of the call whose args name msg_name/msg_namelen.
+    Anything unreadable is an ArgFault (the call is refused, never allowed)."""
+    import errno
+    import struct
+    fn = getattr(call, "msg_sockaddrs", None)
+    if fn is not None:
+        return fn(i, vlen_i)
+    if not hasattr(call, "bytes_at"):
+        raise ArgFault(errno.EFAULT, "msghdr not readable here")
+    n = 1 if vlen_i is None else min(call.args[vlen_i] & U32, UIO_MAXIOV)
+    stride = MSGHDR_SIZE if vlen_i is None else MMSGHDR_SIZE
+    if n == 0:
+        return []
+    raw = call.bytes_at(i, stride * n)
+    out = []
+    for k in range(n):
+        name, namelen = struct.unpack_from("<QI", raw, k * stride)
+        if name == 0 or namelen == 0:
+            out.append(SockAddr("AF_UNSPEC"))
+            continue
+        try:
+            sub = type(call)(call.tid, call.resolver, call.nr, call.arch, call.name,
+                             (name, namelen, 0, 0, 0, 0))
+            sub.frozen = getattr(call, "frozen", False)
+        except Exception:
+            raise ArgFault(errno.EFAULT, "cannot read msg_name") from None
+        out.append(sub.sockaddr(0, 1))
+    return out
+
+
+def _sock_match(e, sa) -> bool:
+    if e.field == "family":
+        return _CMP[e.op](family_number(sa.family), e.values[0])
+    if e.field == "port":
+        if sa.port is None:
+            return e.op == "!="
+        return _CMP[e.op](sa.port, e.values[0])
+    if e.field == "ip":
+        return _ip_match(sa.address if sa.family in ("AF_INET", "AF_INET6") else None,
+                         e.op, e.values)
+    return match_str(sa.address if sa.family == "AF_UNIX" else None, e.op, e.values)
+
+
+def _mmsg_pred(e):
+    if isinstance(e, SockPred) and e.msg and e.lenarg is not None:
+        return e
+    if isinstance(e, (And, Or)):
+        return _mmsg_pred(e.left) or _mmsg_pred(e.right)
+    if isinstance(e, Not):
+        return _mmsg_pred(e.expr)
+    return None
+
+
+def _cached_addrs(call, i, vlen_i, ctx):
+    if ctx is None:
+        return msg_addrs(call, i, vlen_i)
+    cache = ctx.setdefault("addrs", {})
+    if (i, vlen_i) not in cache:
+        cache[(i, vlen_i)] = msg_addrs(call, i, vlen_i)
+    return cache[(i, vlen_i)]
 
 
 def _disjuncts(e) -> list:
@@ -203,7 +268,11 @@ class Interpreter:
         # disjunct by disjunct so the verdict names the line that matched
         self.by_nr: dict[int, list] = {}
         self.rule_of_tag: dict = {}
+        self.mmsg: dict[int, tuple] = {}     # nr -> (vector arg, vlen arg) of sendmmsg-like rules
         for r in rules:
+            p = _mmsg_pred(r.expr)
+            if p is not None:
+                self.mmsg.setdefault(r.nr, (p.arg.index, p.lenarg.index, r.tag))
             for part in _disjuncts(r.expr):
                 loc = _first_loc(part) or r.loc
                 tag = f"{r.loc.file.rsplit('/', 1)[-1]}:{loc.line}"
@@ -217,9 +286,26 @@ class Interpreter:
             return Verdict("KILL_PROCESS", 0, f"foreign-arch:{arch}")
         if nr < 0 or nr >= syscalls.X32_SYSCALL_BIT:
             return Verdict("KILL_PROCESS", 0, "foreign-arch:x32")
+        ctx: dict = {"addrs": {}}
+        vec = self.mmsg.get(nr)
+        if vec is None:
+            return self._first_match(nr, call, ctx)
+        # sendmmsg: decided message by message; any refused message refuses the call
+        try:
+            n = len(_cached_addrs(call, vec[0], vec[1], ctx))
+        except ArgFault as f:
+            return Verdict("ERRNO", f.errno, vec[2])
+        v = None
+        for k in (range(n) if n else (None,)):
+            v = self._first_match(nr, call, dict(ctx, k=k))
+            if not v.allows:
+                return v
+        return v
+
+    def _first_match(self, nr: int, call, ctx: dict) -> Verdict:
         for action, expr, tag in self.by_nr.get(nr, ()):
             try:
-                if expr is None or evaluate(expr, call):
+                if expr is None or evaluate(expr, call, ctx):
                     return verdict_of(action, tag)
             except ArgFault as f:
                 return Verdict("ERRNO", f.errno, tag)

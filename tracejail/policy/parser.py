@@ -22,7 +22,7 @@ ACTIONS1 = ("ERRNO", "TRAP", "TRACE")
 KEYWORDS = {"POLICY", "USE", "DEFAULT", "SYSCALL", "ON", *ACTIONS0, *ACTIONS1}
 CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 STR_OPS = ("==", "!=", "in", "under", "prefix")
-PREDICATES = ("path", "string", "argv", "sockaddr")
+PREDICATES = ("path", "string", "argv", "sockaddr", "msgaddr")
 MAX_ARGS = 6
 MAX_DEPTH = 64
 MAX_OPS = 256          # operators per rule: keeps evaluation recursion bounded
@@ -510,7 +510,13 @@ class Parser:
         self.expect("(")
         arg = self.arg_operand(f"{kind}(...)")
         lenarg = None
-        if kind == "sockaddr":
+        if kind == "msgaddr":
+            if self.at(","):
+                self.advance()
+                lenarg = self.arg_operand("msgaddr(...)")
+            elif (self.scope_sys or "") == "sendmmsg":
+                raise err(t.loc, "msgaddr(MSGVEC, VLEN): give the vlen argument for sendmmsg")
+        elif kind == "sockaddr":
             if self.at(","):
                 self.advance()
                 lenarg = self.arg_operand("sockaddr(...)")
@@ -547,7 +553,7 @@ class Parser:
             values = self.strlist()
             self.check_patterns("string", op, values, t.loc)
             return ArgvPred(arg, n.value, op, values, t.loc)
-        # sockaddr
+        # sockaddr / msgaddr
         self.expect(".")
         f = self.ident("a sockaddr field (family, ip, port, path)")
         if f.value not in ("family", "ip", "port", "path"):
@@ -567,7 +573,7 @@ class Parser:
                 raise err(op.loc, f"{field} compares with a constant")
             if field == "port" and v.value > 0xFFFF:
                 raise err(v.loc, f"port {v.value} out of range (0-65535)")
-            return SockPred(arg, lenarg, field, op.value, (v.value,), t.loc)
+            return SockPred(arg, lenarg, field, op.value, (v.value,), t.loc, kind == "msgaddr")
         op = self.str_op()
         values = self.strlist()
         if field == "ip":
@@ -582,7 +588,7 @@ class Parser:
                 raise err(t.loc, f"`{op}' takes one address")
         else:
             self.check_patterns("string", op, values, t.loc)
-        return SockPred(arg, lenarg, field, op, values, t.loc)
+        return SockPred(arg, lenarg, field, op, values, t.loc, kind == "msgaddr")
 
 
 def _err_pos(e: PolicyError):
