@@ -10,7 +10,7 @@ import os
 from tracejail.audit import AuditLog
 from tracejail.audit.records import escape_bytes
 from tracejail.audit.report import print_exit_report
-from tracejail.verdict import SockAddr, Verdict
+from tracejail.verdict import Verdict
 
 AT = 0xFFFFFF9C
 HOSTILE = b"/data/\x1b[31mevil\n\xff"           # raw tracee bytes
