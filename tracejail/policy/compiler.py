@@ -714,11 +714,6 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
     raise PolicyError(f"{program.name}:1:1: could not compile a consistent filter")
 
 
-def _is_policy_trace(a: Action, rules) -> bool:
-    """A TRACE(n) written in the policy itself (not our routing)."""
-    return any(r.action == a for r in rules)
-
-
 def _values_for(conj_lists) -> dict[int, set]:
     vals: dict[int, set] = {i: {0, 1, U32, U64, 1 << 32, (1 << 32) | 1, 0x80000000} for i in range(6)}
     for conj in conj_lists:
