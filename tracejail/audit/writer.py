@@ -358,7 +358,7 @@ class AuditLog:
         if mode:
             tail += ',"mode":' + _esc(mode)
         if extra:
-            tail += "," + _ENC(extra)[1:-1]
+            tail += "," + _ENC(_clean(extra))[1:-1]
         if retval is not None:
             if -4096 < retval < 0:
                 tail += ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
