@@ -11,7 +11,7 @@ import time
 import pytest
 
 from test_threat_support import (KILLED, ROOT, TIMEOUT, assert_killed, assert_refused, no_traceback,  # noqa: F401
-                                 run_jail, tm_bindir, tm_cc, wait_gone)
+                                 run_batch, run_jail, tm_bindir, tm_cc, wait_gone)
 
 
 @pytest.fixture
@@ -39,24 +39,34 @@ REFUSE = [("userfaultfd", "userfaultfd"), ("add_key", "add_key user"), ("request
           ("mount_proc", "mount proc"), ("mount_sysfs", "mount sysfs"), ("mount_cgroup", "mount cgroup v1")]
 
 
+MOUNTS = [("mount_tmpfs", "/tmp", "mount tmpfs over dir"), ("remount_rw", "/usr", "remount bind rw"),
+          ("umount", "/usr", "umount2")]
+
+
+@pytest.fixture(scope="module")
+def runs(tm_cc):
+    """One jail per item (each is killed at its forbidden call), run concurrently."""
+    kern = tm_cc("tm_kernel.c")
+    jobs = {m: (kern, (m,), {}) for m, _ in KILL + REFUSE}
+    jobs.update({m: (kern, (m, target), {}) for m, target, _ in MOUNTS})
+    return run_batch(jobs)
+
+
 @pytest.mark.parametrize("mode,what", KILL)
-def test_e27_e28_c22_dangerous_syscalls_killed(tj, kern, mode, what):
-    assert_killed(run_jail(tj, kern, mode), what)
+def test_e27_e28_c22_dangerous_syscalls_killed(runs, mode, what):
+    assert_killed(runs[mode], what)
 
 
 @pytest.mark.parametrize("mode,what", REFUSE)
-def test_e27_e28_e29_c22_c23_refused(tj, kern, mode, what):
-    r = run_jail(tj, kern, mode)
+def test_e27_e28_e29_c22_c23_refused(runs, mode, what):
+    r = runs[mode]
     assert_refused(r, what)
     assert "ESCAPED clone child" not in r.out and "ESCAPED persona" not in r.out, str(r)
 
 
-@pytest.mark.parametrize("mode,target,what", [("mount_tmpfs", "/tmp", "mount tmpfs over dir"),
-                                              ("remount_rw", "/usr", "remount bind rw"),
-                                              ("umount", "/usr", "umount2")])
-def test_e29_mount_manipulation_refused(tj, kern, mode, target, what):
-    r = run_jail(tj, kern, mode, target)
-    assert_refused(r, what)
+@pytest.mark.parametrize("mode,target,what", MOUNTS)
+def test_e29_mount_manipulation_refused(runs, mode, target, what):
+    assert_refused(runs[mode], what)
 
 
 def test_c23_host_tree_unreachable(tj, kern):

@@ -157,7 +157,7 @@ def tm_bindir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tm_cc(cc, tm_bindir):
     """cc for the threat programs (they share tests/progs/tm_common.h); the
     binary is copied into tm_bindir so the jail can bind it."""
@@ -175,6 +175,10 @@ def tm_cc(cc, tm_bindir):
 
 @pytest.fixture
 def data_dir(tmp_path):
+    return make_data_dir(tmp_path)
+
+
+def make_data_dir(tmp_path: Path) -> Path:
     """Host tree bound read-write at /data: canary files the guard policy
     forbids (world-writable, so only the policy stands in the way) and an
     allowed subtree.  Returns the host path."""
@@ -250,3 +254,15 @@ def prepend_policy(tmp_path: Path, body: str, name: str = "tm.policy") -> str:
             + ", ".join(["USE tm_guard", *(f"USE {u}" for u in uses)]) + f" DEFAULT {default}\n"
             + text[m.end():])
     return write_policy(tmp_path, text, name)
+
+
+def run_batch(jobs: dict, workers: int = 4) -> dict:
+    """Run many independent jails concurrently (most threat items are one
+    jail each, killed at the first forbidden call); jobs maps a key to
+    (prog, args, run_jail keyword arguments).  Returns key -> Run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import tracejail
+    with ThreadPoolExecutor(workers) as ex:
+        futs = {k: ex.submit(run_jail, tracejail, prog, *args, **kw) for k, (prog, args, kw) in jobs.items()}
+        return {k: f.result() for k, f in futs.items()}

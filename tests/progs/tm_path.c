@@ -4,13 +4,14 @@
  *   open:P  write:P  creat:P  opath:P  openat2:P  chdir:P  fchdir:P  symlink:T:L
  *   reopen:N:r|w (open /proc/self/fd/N)  at:DIR:REL (openat on a dir fd)
  *   unlink:P rename:A:B link:A:B truncate:P chmod:P mkdir:P stat:P readlink:P
+ *   fdpath:REL (open /proc/self/fd/<dir fd of the last at:>/REL)  mark:NAME
  *   cwd (getcwd)  fds (list open fds)
  * Read content is printed after "READ"; the tests look for the canary text. */
 #include "tm_common.h"
 #include <dirent.h>
 #include <linux/openat2.h>
 
-static int last_fd = -1;
+static int last_fd = -1, last_dir = -1;
 
 static void opened(const char *what, const char *p, int fd, int do_read, int do_write)
 {
@@ -60,10 +61,17 @@ int main(int argc, char **argv)
         else if (!strcmp(op, "at")) {
             int d = open(a, O_RDONLY | O_DIRECTORY);
             report("open dir", d);
+            last_dir = d;
             char w[4400];
             snprintf(w, sizeof w, "%s/%s", a, b);
             opened("openat", w, openat(d, b, O_RDONLY), 1, 0);
         }
+        else if (!strcmp(op, "fdpath")) {
+            char p[4200];
+            snprintf(p, sizeof p, "/proc/self/fd/%d/%s", last_dir, a);
+            opened("open", p, open(p, O_RDONLY), 1, 0);
+        }
+        else if (!strcmp(op, "mark")) say("MARK %s\n", a);
         else if (!strcmp(op, "unlink")) report("unlink", unlink(a));
         else if (!strcmp(op, "rename")) { report("rename", rename(a, b)); }
         else if (!strcmp(op, "link")) { report("link", link(a, b)); }
