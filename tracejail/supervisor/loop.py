@@ -10,13 +10,26 @@ Fail closed everywhere: an exception inside the supervisor kills the whole
 jail (tracees are never detached; PTRACE_O_EXITKILL covers the supervisor
 itself dying) and is reported as SupervisorError.
 
-TOCTOU: the policy decides on a snapshot of memory and of the file tree.
-For an allowed open whose verdict read a path, the tracee is stopped again at
-syscall exit and the fd the kernel returned is re-decided on its real path; a
-changed answer kills the jail.  An allowed execve is re-decided on
-/proc/PID/exe at the exec event.  Other path syscalls (unlink, rename,
-chmod...) have no object to check afterwards: a racing thread can still swap
-their argument between check and use (documented weakness).
+TOCTOU (threats #11-13, #18): the policy decides on a snapshot of memory
+and of the file tree.  Defences:
+- before the first argument read, every other thread of the tracee's
+  process is stopped (PTRACE_INTERRUPT) and stays stopped until the held
+  syscall's exit stop, so the bytes checked are the bytes the kernel copies;
+- an allowed open whose verdict read a path is stopped again at syscall exit
+  and the fd the kernel returned is re-decided on its real path (when the
+  jail has more than one task: alone, nothing can race it); a changed
+  answer kills the jail;
+- an allowed execve is re-decided on /proc/PID/exe at the exec event (also
+  catches a shebang to a forbidden interpreter).
+What remains weak: a CLONE_VM process that is not a thread, or a MAP_SHARED
+mapping written by another process, can still flip an argument (#12): opens
+are caught after the fact by the fd re-check, but O_CREAT has already
+created the file, and unlink/rename/chmod/mkdir... have no object to check
+afterwards; a symlink swapped by another process between the supervisor's
+walk and the kernel's (#18) is caught the same way (opens only).  An open
+of a FIFO is not held frozen (it could wait for a frozen sibling).  The
+cached root fd goes stale if the tracee chroots in a way not routed to the
+supervisor (the default policy kills chroot/pivot_root).
 """
 from __future__ import annotations
 
