@@ -108,3 +108,11 @@ def test_bind_sources_under_root_only_dir(tj, tmp_path):
     os.chmod(private / "f", 0o644)
     r = jail_sh(tj, "cat /f", "-R", f"{private}/f:/f")
     assert r.returncode == 0 and r.stdout == "secret-ok\n", r.stderr
+
+
+def test_generic_mount_and_extra_map_lines(tj):
+    r = jail_sh(tj, "grep ' /m ' /proc/mounts; echo ok > /m/f && cat /m/f; cat /proc/self/uid_map",
+                "-m", "none:/m:tmpfs:size=65536", "-u", "0:100000:1", "-U", "1:100001:10")
+    assert r.returncode == 0, r.stderr
+    assert "tmpfs rw," in r.stdout and "size=64k" in r.stdout and "ok" in r.stdout
+    assert "100001" in r.stdout

@@ -223,3 +223,20 @@ def test_supervisor_outside_jail_cgroup(tj):
     finally:
         p.wait(timeout=30)
     assert not os.path.exists(dirs[0])
+
+
+def test_max_cpus_and_personality(tj):
+    r = jail_sh(tj, "grep Cpus_allowed_list /proc/self/status; cat /proc/self/personality",
+                "--max_cpus", "1", "--persona_addr_no_randomize")
+    assert r.returncode == 0, r.stderr
+    cpus, persona = r.stdout.split("\n")[:2]
+    assert cpus.split()[-1].isdigit()                    # one CPU, not a range/list
+    assert int(persona, 16) & 0x0040000
+
+
+def test_log_file_and_levels(tj, tmp_path):
+    log = tmp_path / "tj.log"
+    r = tj(*QUIET[1:], *SYS, "-l", str(log), "-v", "--", "/bin/true")
+    assert r.returncode == 0 and "[I]" not in r.stderr
+    text = log.read_text()
+    assert "[I] mode: once" in text and "[D] uid_map" in text
