@@ -317,6 +317,7 @@ class Launcher:
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGALRM,
                   signal.SIGXFSZ, signal.SIGCHLD):
             signal.signal(s, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])    # a blocked mask survives execve too
         devnull = None
         if c.silent or c.stderr_to_null:
             devnull = os.open("/dev/null", os.O_RDWR)
