@@ -240,3 +240,18 @@ def test_log_file_and_levels(tj, tmp_path):
     assert r.returncode == 0 and "[I]" not in r.stderr
     text = log.read_text()
     assert "[I] mode: once" in text and "[D] uid_map" in text
+
+
+def test_signal_dispositions_and_mask_are_clean(tj):
+    """tracejail is Python (SIGPIPE/SIGXFSZ ignored) with its own handlers: none of it leaks."""
+    r = jail_sh(tj, "grep -E '^Sig(Blk|Ign)' /proc/self/status")
+    vals = dict(ln.split(":\t") for ln in r.stdout.splitlines())
+    assert int(vals["SigBlk"], 16) == 0 and int(vals["SigIgn"], 16) == 0, r.stdout
+
+
+def test_jail_cannot_raise_its_own_cgroup_limit(tj):
+    script = ("for f in /sys/fs/cgroup/pids/tracejail/jail.*/pids.max; do "
+              "(echo max > $f) && echo WROTE $f; done; echo end")
+    r = tj(*QUIET, "--chroot", "/", "--cgroup_pids_max", "77", "--", "/bin/sh", "-c", script)
+    assert "end" in r.stdout and "WROTE" not in r.stdout, r.stdout
+    assert "Read-only file system" in r.stderr
