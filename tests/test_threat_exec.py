@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from test_threat_support import (CANARY, KILLED, assert_killed, no_traceback, prepend_policy, run_jail,  # noqa: F401
-                                 tm_bindir, tm_cc)
+from test_threat_support import (CANARY, KILLED, assert_killed, no_traceback, prepend_policy, run_batch,  # noqa: F401
+                                 run_jail, tm_bindir, tm_cc)
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 MARK = "RAN-FORBIDDEN"
@@ -22,6 +22,10 @@ def prog(tm_cc):
 
 @pytest.fixture
 def exec_guard(tmp_path, prog):
+    return _exec_guard(tmp_path, prog)
+
+
+def _exec_guard(tmp_path, prog):
     d = prog.parent
     body = ("  ERRNO(13) {\n"
             f'    execve(filename, argv, envp) {{ !(path(filename) under "{d}") }},\n'
@@ -46,12 +50,21 @@ def test_exec_guard_control(tj, prog, exec_guard, tm_cc):
     _not_run(r)
 
 
-@pytest.mark.parametrize("mode", ["execveat", "fexecve", "opath_fexecve", "memfd", "procfd", "copy"])
-def test_d24_exec_indirections(tj, prog, exec_guard, mode):
+INDIRECT = ["execveat", "fexecve", "opath_fexecve", "memfd", "procfd", "copy"]
+
+
+@pytest.fixture(scope="module")
+def indirect_runs(tm_cc, tmp_path_factory):
+    p = tm_cc("tm_exec.c")
+    pol = _exec_guard(tmp_path_factory.mktemp("exec"), p)
+    return run_batch({m: (p, (m, "/bin/echo", "/tmp/tm_payload"), {"policy": pol}) for m in INDIRECT})
+
+
+@pytest.mark.parametrize("mode", INDIRECT)
+def test_d24_exec_indirections(indirect_runs, mode):
     """memfd+execveat(AT_EMPTY_PATH), fexecve, exec /proc/self/fd/N, a copy in
     /tmp: the decision follows the file actually executed."""
-    r = run_jail(tj, prog, mode, "/bin/echo", "/tmp/tm_payload", policy=exec_guard)
-    _not_run(r)
+    _not_run(indirect_runs[mode])
 
 
 def test_d24_execveat_dirfd(tj, prog, exec_guard):

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from test_threat_support import CANARY, no_traceback, run_jail, tm_bindir, tm_cc, write_policy  # noqa: F401
+from test_threat_support import CANARY, no_traceback, run_batch, run_jail, tm_bindir, tm_cc, write_policy  # noqa: F401,E501
 
 
 def _cases(text):
@@ -70,27 +70,47 @@ def _out():
     return d
 
 
-@pytest.mark.parametrize("name", sorted(BAD_POLICIES) + ["recursive_include", "missing_file", "seccomp_string"])
-def test_r1_malformed_policy_refused_before_running(tj, tm_cc, tmp_path, name):
+R1_CASES = sorted(BAD_POLICIES) + ["recursive_include", "missing_file", "seccomp_string"]
+
+
+@pytest.fixture(scope="module")
+def r1_runs(tm_cc, tmp_path_factory):
+    prog = tm_cc("tm_path.c")
+    tmp = tmp_path_factory.mktemp("r1")
+    jobs, outs = {}, {}
+    for name in R1_CASES:
+        if name == "recursive_include":
+            pol = tmp / "rec.policy"
+            pol.write_text(f'#include "{pol}"\nPOLICY x {{ ALLOW {{ read }} }}\nUSE x DEFAULT KILL\n')
+            opts = ["-P", str(pol)]
+        elif name == "missing_file":
+            opts = ["-P", str(tmp / "nope.policy")]
+        elif name == "seccomp_string":
+            opts = ["--seccomp_string", "POLICY x { ALLOW { read "]
+        else:
+            pol = tmp / f"{name}.policy"
+            pol.write_bytes(BAD_POLICIES[name])
+            opts = ["-P", str(pol)]
+        outs[name] = _out()
+        jobs[name] = (prog, ("creat:/out/ran",), {"opts": ["-B", f"{outs[name]}:/out", *opts]})
+    return run_batch(jobs), outs
+
+
+@pytest.mark.parametrize("name", R1_CASES)
+def test_r1_malformed_policy_refused_before_running(r1_runs, name):
     """A bad policy: exit 2, one 'tracejail: ...' line, and the command never ran
     (it would have created a file in a writable host bind)."""
-    prog = tm_cc("tm_path.c")
-    out = _out()
-    if name == "recursive_include":
-        pol = tmp_path / "rec.policy"
-        pol.write_text(f'#include "{pol}"\nPOLICY x {{ ALLOW {{ read }} }}\nUSE x DEFAULT KILL\n')
-        opts = ["-P", str(pol)]
-    elif name == "missing_file":
-        opts = ["-P", str(tmp_path / "nope.policy")]
-    elif name == "seccomp_string":
-        opts = ["--seccomp_string", "POLICY x { ALLOW { read "]
-    else:
-        pol = tmp_path / f"{name}.policy"
-        pol.write_bytes(BAD_POLICIES[name])
-        opts = ["-P", str(pol)]
-    r = run_jail(tj, prog, "creat:/out/ran", opts=["-B", f"{out}:/out", *opts])
+    runs, outs = r1_runs
+    r = runs[name]
     assert r.rc == 2, str(r)
-    assert not os.path.exists(os.path.join(out, "ran")), "the command ran under a malformed policy"
+    assert not os.path.exists(os.path.join(outs[name], "ran")), "the command ran under a malformed policy"
     msgs = [line for line in r.err.splitlines() if line.startswith("tracejail:")]
     assert len(msgs) == 1, str(r)
     no_traceback(r)
+
+
+def test_r1_control_good_policy_runs(tj, tm_cc):
+    """The same command under the default policy does run (so exit 2 above is the policy's doing)."""
+    out = _out()
+    r = run_jail(tj, tm_cc("tm_path.c"), "creat:/tmp/ok", opts=["-B", f"{out}:/out"])
+    assert r.rc == 0 and "ESCAPED creat /tmp/ok" in r.out, str(r)

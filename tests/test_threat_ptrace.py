@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from test_threat_support import (CANARY, KILLED, assert_killed, assert_refused, data_dir, data_opts,  # noqa: F401
-                                 guard_policy, jailed_pids, no_traceback, popen_jail, run_jail, tm_bindir, tm_cc,
-                                 wait_gone)
+                                 guard_policy, jailed_pids, no_traceback, popen_jail, run_batch, run_jail, tm_bindir,
+                                 tm_cc, wait_gone)
 
 
 @pytest.fixture
@@ -60,12 +60,19 @@ def test_b8_stacked_filter_with_spoofed_ret_data(guarded, mode, what):
     no_traceback(r)
 
 
-@pytest.mark.parametrize("mode,what", [("ptrace_traceme", "ptrace TRACEME"), ("ptrace_attach", "ptrace SEIZE child"),
-                                       ("process_vm_readv", "process_vm_readv self"),
-                                       ("process_vm_writev", "process_vm_writev self")])
-def test_b9_jail_cannot_trace(tj, prog, mode, what):
-    r = run_jail(tj, prog, mode)
-    assert_killed(r, what)
+B9 = [("ptrace_traceme", "ptrace TRACEME"), ("ptrace_attach", "ptrace SEIZE child"),
+      ("process_vm_readv", "process_vm_readv self"), ("process_vm_writev", "process_vm_writev self")]
+
+
+@pytest.fixture(scope="module")
+def b9_runs(tm_cc):
+    p = tm_cc("tm_ptrace.c")
+    return run_batch({m: (p, (m,), {}) for m, _ in B9})
+
+
+@pytest.mark.parametrize("mode,what", B9)
+def test_b9_jail_cannot_trace(b9_runs, mode, what):
+    assert_killed(b9_runs[mode], what)
 
 
 def test_b10_clone_untraced_refused(tj, prog, tmp_path):

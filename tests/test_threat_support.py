@@ -40,6 +40,7 @@ class Run:
     argv: list[str]
     audit: list[dict] = field(default_factory=list)
     audit_raw: bytes = b""
+    elapsed: float = 0.0
 
     def __str__(self) -> str:
         return (f"rc={self.rc}\nargv={' '.join(self.argv)}\n--- stdout\n{self.out}\n--- stderr\n"
@@ -73,8 +74,9 @@ def run_jail(tj, prog: Path, *args: str, opts=(), policy: str | None = None, aud
     if audit_path is not None:
         argv += ["--audit", str(audit_path)]
     argv += ["--", str(prog), *args]
+    t0 = time.monotonic()
     r = tj(*argv, timeout=timeout)
-    run = Run(r.returncode, r.stdout, r.stderr, argv)
+    run = Run(r.returncode, r.stdout, r.stderr, argv, elapsed=time.monotonic() - t0)
     if audit_path is not None and audit_path.exists():
         run.audit_raw = audit_path.read_bytes()
         run.audit = [json.loads(line) for line in run.audit_raw.splitlines() if line.strip()]
