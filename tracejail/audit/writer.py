@@ -1,17 +1,19 @@
 """AuditLog: the JSON Lines audit writer (issue 5); schema in docs/audit.md.
 
 Why it looks like this:
-- It sits on the supervisor's hot path, so a syscall record is one dict and
-  one call of a prebuilt C JSON encoder (ensure_ascii, compact separators),
-  appended to an in-memory list; the list goes to the file in whole-line
-  blocks of ~64 KiB with os.write on an O_APPEND fd.  No partial last line:
-  a block always ends with a newline, and a failed write is truncated back to
-  the last complete line.
-- Nothing is lost: end() flushes, is idempotent and may be called from the
-  runner's signal path.  A flush blocks the catchable termination signals
-  (after letting already-pending Python handlers run), so a Python signal
-  handler never runs in the middle of a flush; a re-entrant flush is a no-op
-  because the outer one keeps writing until the buffer is empty.
+- It sits on the supervisor's hot path, so syscall() only counts and queues
+  a small list; queued records are formatted by hand (C JSON string escaper
+  per field) in batches, in place in the same ordered buffer as the ready
+  lines, and go to the file in whole-line blocks of ~64 KiB with os.write on
+  an O_APPEND fd.  No partial last line: a block always ends with a newline,
+  and a failed write is truncated back to the last complete line.
+- Nothing is lost, nothing repeated: end() formats and flushes everything,
+  is idempotent and may be called from the runner's signal path.  Format and
+  flush steps block the catchable termination signals (after letting pending
+  Python handlers run) and are re-entrancy guarded; if a handler still runs
+  inside one (the kernel gave the signal to another thread) and raises, a
+  queue entry is replaced by its line in a single store, and a cut-short
+  write is resumed from the file size, so no record is lost or written twice.
 - Counters for the exit report are kept even without a file (path None).
 - Past --audit-max-mb, records are counted instead of written; start and end
   records are always written (the end record says how many were dropped).
