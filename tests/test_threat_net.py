@@ -30,10 +30,6 @@ def net_policy(tmp_path):
     return prepend_policy(tmp_path, body, "net.policy")
 
 
-HOLE_H1 = pytest.mark.xfail(strict=True, reason="hole H1 (/work/notes/holes.md): sendmsg/sendmmsg msg_name is "
-                            "not mediated by the address rules")
-
-
 def test_e33_no_packet_reaches_a_forbidden_address(tj, tm_cc, net_policy):
     prog = tm_cc("tm_net.c")
     r = run_jail(tj, prog, str(GOOD), str(BAD), opts=["--iface_lo", "-t", "30"], policy=net_policy, timeout=60)
