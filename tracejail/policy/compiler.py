@@ -732,12 +732,16 @@ def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
     """Emulator vs interpreter on boundary values for every syscall with kernel arg rules."""
     bad = []
     rnd = random.Random(0x7A11)
+    plain = [nr for nr, route in routes.items() if not any(c for _, c in route.kernel_rules)]
+    # unconditional rules: a sample is enough (startup time; the property tests cover all)
+    sampled = set(rnd.sample(plain, min(len(plain), 24)))
     for nr, route in routes.items():
         conjs = [c for _, c in route.kernel_rules if c]
         if not conjs:
-            ok, _, _ = cp.agrees(nr, (0,) * 6)
-            if not ok:
-                bad.append(nr)
+            if nr in sampled:
+                ok, _, _ = cp.agrees(nr, (0,) * 6)
+                if not ok:
+                    bad.append(nr)
             continue
         vals = {i: sorted(v) for i, v in _values_for(conjs).items()}
         used = sorted({lit[1] for c in conjs for lit in c})
