@@ -247,3 +247,18 @@ def test_paths_in_chroot_with_bind_mounts(cc, tree, tmp_path):
                            "open f ok", "open ../secret EACCES", "open sub/../f ok",
                            f"open {tree}/secret EACCES"]
     assert ("openat", "/data/f") in pol.seen and ("openat", "/secret") in pol.seen
+
+
+def test_openat2_in_root_and_empty_path(cc, tree, tmp_path):
+    """openat2(RESOLVE_IN_ROOT) resolves absolute paths and `..` inside dirfd,
+    as the kernel does; AT_EMPTY_PATH names dirfd itself."""
+    prog = cc("sv_paths.c", "-lpthread")
+    A = str(tree / "allowed")
+    pol = PrefixPolicy(allow=[A])
+    out, text, _ = supervise([prog, f"in_root:{A}:/f", f"in_root:{A}:/../../f", f"in_root:{tree}:/secret",
+                              f"in_root:{tree}:/allowed/f", f"empty:{A}", f"empty:{tree}"],
+                             pol, tmp_path, trace=("openat2", "newfstatat", "execve"))  # dir opens untraced
+    assert out.reason == "exited", text
+    assert lines(text) == ["in_root /f ok", "in_root /../../f ok", "in_root /secret EACCES",
+                           "in_root /allowed/f ok", f"empty {A} ok", f"empty {tree} EACCES"]
+    assert ("openat2", f"{A}/f") in pol.seen and ("newfstatat", str(tree)) in pol.seen

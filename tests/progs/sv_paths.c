@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -59,6 +60,24 @@ int main(int argc, char **argv) {
             r = d < 0 ? d : openat(d, rel, O_RDONLY);
             report("openat", rel, r);
             if (r >= 0) close(r);
+            if (d >= 0) close(d);
+        } else if (!strncmp(a, "in_root:", 8) || !strncmp(a, "empty:", 6)) {
+            /* in_root:DIR:PATH  openat2(DIR, PATH, RESOLVE_IN_ROOT);
+             * empty:DIR         fstatat(open(DIR), "", AT_EMPTY_PATH) */
+            int e = a[0] == 'e';
+            char *dir = a + (e ? 6 : 8), *rel = e ? "" : strchr(dir, ':');
+            if (!e) *rel++ = 0;
+            int d = open(dir, O_RDONLY | O_DIRECTORY);
+            if (e) {
+                struct stat st;
+                r = d < 0 ? d : fstatat(d, "", &st, AT_EMPTY_PATH);
+                report("empty", dir, r);
+            } else {
+                struct { unsigned long long flags, mode, resolve; } how = {O_RDONLY, 0, 0x10};
+                r = d < 0 ? d : syscall(SYS_openat2, d, rel, &how, sizeof how);
+                report("in_root", rel, r);
+                if (r >= 0) close(r);
+            }
             if (d >= 0) close(d);
         } else if (!strcmp(a, "null")) {
             r = syscall(SYS_openat, AT_FDCWD, NULL, O_RDONLY);
