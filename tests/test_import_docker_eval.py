@@ -163,3 +163,15 @@ def test_bad_profile_refused_and_nothing_runs(tj, tmp_path, text):
     assert p.returncode == 2 and "RAN" not in p.stdout
     assert p.stderr.startswith("tracejail: ") and "Traceback" not in p.stderr
     assert tj("policy", "import", str(bad)).returncode == 2
+
+
+def test_held_caps_change_what_imports(tj, tmp_path):
+    """Docker's includes/excludes by caps: none held by default (the jail drops them all);
+    --cap / --keep-caps count some or all as held."""
+    none = tj("policy", "import", str(PROFILE)).stdout
+    body = none.split("POLICY")[1]
+    assert "chroot" not in body and "ERRNO(38) {\n    clone3" in body
+    one = tj("policy", "import", str(PROFILE), "--cap", "CAP_SYS_CHROOT").stdout.split("POLICY")[1]
+    assert "chroot" in one and "mount" not in one
+    everything = tj("policy", "import", str(PROFILE), "--keep-caps").stdout.split("POLICY")[1]
+    assert "mount" in everything and "clone3" in everything and "ERRNO(38)" not in everything
