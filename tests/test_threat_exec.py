@@ -113,3 +113,27 @@ def test_d26_static_binary_first_instruction_killed(tj, tm_cc):
     r = run_jail(tj, st)
     assert_killed(r, "static ptrace TRACEME")
     assert "BLOCKED static" not in r.out
+
+
+def test_d25_setuid_binary_gains_nothing(tm_cc, tm_bindir, tj):
+    """A setuid/setgid binary owned by a uid that *is* mapped in the jail (jail
+    root = outside 100000) run by jail uid 1000: natively the bits work (control),
+    in the jail no_new_privs keeps euid 1000 and no capabilities."""
+    import shutil
+    import subprocess
+    st = tm_cc("tm_status.c")
+    suid = tm_bindir / "tm_status_suid"
+    shutil.copy2(st, suid)
+    os.chown(suid, 100000, 100000)
+    os.chmod(suid, 0o6755)
+
+    def drop():
+        os.setgid(101000)
+        os.setuid(101000)
+    native = subprocess.run([str(suid)], capture_output=True, text=True, preexec_fn=drop, timeout=30)
+    assert "euid=100000" in native.stdout, native.stdout          # the setuid bit is live on this mount
+    r = run_jail(tj, suid, opts=["-u", "1000:101000", "-g", "1000:101000", "-U", "0:100000:1", "-G", "0:100000:1"])
+    assert r.rc == 0, str(r)
+    assert "euid=1000" in r.out, f"setuid honoured inside the jail\n{r}"
+    assert "STATUS CapEff:\t0000000000000000" in r.out, str(r)
+    assert "STATUS NoNewPrivs:\t1" in r.out, str(r)
