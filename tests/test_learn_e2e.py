@@ -102,3 +102,16 @@ def test_learn_bad_usage(tj, tmp_path):
     p = tj("learn", *JAIL, "-o", str(tmp_path / "x"), "--merge", str(tmp_path / "missing"), "--", "/bin/true")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_threads_round_trip_without_noise(tj, tmp_path):
+    """pthread_create: clone3 answers ENOSYS while learning too, so the clone() flags
+    glibc falls back to are learned; learning prints no denial lines for it."""
+    pol = tmp_path / "th.policy"
+    cmd = ["/usr/bin/python3", "-c", "import threading; t = threading.Thread(target=print, args=('x',));"
+           " t.start(); t.join()"]
+    p = learn(tj, pol, cmd)
+    assert "policy denied" not in p.stderr
+    assert re.search(r"clone \{ clone_flags == 0x[0-9a-f]+ \}", pol.read_text())
+    ok = run(tj, pol, cmd)
+    assert ok.returncode == 0 and ok.stdout.strip() == "x", ok.stderr

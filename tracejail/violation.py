@@ -7,6 +7,8 @@ where the full record is.  The runner prints these after the jail ended.
 """
 from __future__ import annotations
 
+import os
+
 MAX_DENIAL_LINES = 3
 
 
@@ -67,8 +69,9 @@ def print_messages(outcome, audit, config, file) -> None:
     try:
         if outcome is not None and getattr(outcome, "violation", None):
             print(violation_line(outcome.violation, path), file=file)
-        for line in denial_lines(audit, path):
-            print(line, file=file)
+        if os.environ.get("TRACEJAIL_LEARNING") != "1":      # set by `tracejail learn`
+            for line in denial_lines(audit, path):
+                print(line, file=file)
     except Exception as e:  # never let a message change the exit status
         print(f"tracejail: (could not format the violation message: {e.__class__.__name__})", file=file)
 
