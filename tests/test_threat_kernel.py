@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from test_threat_support import (KILLED, ROOT, TIMEOUT, assert_killed, assert_refused, no_traceback,  # noqa: F401
-                                 run_batch, run_jail, tm_bindir, tm_cc, wait_gone)
+from test_threat_support import (KILLED, ROOT, TIMEOUT, assert_audited_violation, assert_killed,  # noqa: F401
+                                 assert_refused, no_traceback, run_batch, run_jail, tm_bindir, tm_cc, wait_gone)
 
 
 @pytest.fixture
@@ -44,10 +44,12 @@ MOUNTS = [("mount_tmpfs", "/tmp", "mount tmpfs over dir"), ("remount_rw", "/usr"
 
 
 @pytest.fixture(scope="module")
-def runs(tm_cc):
+def runs(tm_cc, tmp_path_factory):
     """One jail per item (each is killed at its forbidden call), run concurrently."""
     kern = tm_cc("tm_kernel.c")
-    jobs = {m: (kern, (m,), {}) for m, _ in KILL + REFUSE}
+    audits = tmp_path_factory.mktemp("audits")
+    jobs = {m: (kern, (m,), {"audit_path": audits / f"{m}.jsonl"}) for m, _ in KILL}
+    jobs.update({m: (kern, (m,), {}) for m, _ in REFUSE})
     jobs.update({m: (kern, (m, target), {}) for m, target, _ in MOUNTS})
     return run_batch(jobs)
 
@@ -55,6 +57,7 @@ def runs(tm_cc):
 @pytest.mark.parametrize("mode,what", KILL)
 def test_e27_e28_c22_dangerous_syscalls_killed(runs, mode, what):
     assert_killed(runs[mode], what)
+    assert_audited_violation(runs[mode], mode.split("_")[0] if mode.startswith("unshare") else mode)
 
 
 @pytest.mark.parametrize("mode,what", REFUSE)

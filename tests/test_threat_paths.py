@@ -81,7 +81,8 @@ def tricks(tm_cc, tmp_path_factory):
     steps = []
     for name, ops_ in {**LEXICAL, **MAGIC}.items():
         steps += [f"mark:{name}", *ops_]
-    r = run_jail(tracejail, tm_cc("tm_path.c"), *steps, opts=data_opts(data), policy=guard_policy(tmp))
+    r = run_jail(tracejail, tm_cc("tm_path.c"), *steps, opts=data_opts(data), policy=guard_policy(tmp),
+                 audit_path=tmp / "audit.jsonl")
     parts = {}
     for chunk in r.out.split("MARK ")[1:]:
         name, _, body = chunk.partition("\n")
@@ -110,6 +111,20 @@ def test_c19_proc_magic_links(tricks, name):
 def test_tricks_ran_to_the_end(tricks):
     r, parts = tricks
     assert r.rc == 0 and "DONE" in r.out, str(r)
+
+
+def test_tricks_audit_agrees(tricks):
+    """The audit shows the kernel's resolution: the canary appears only in
+    denied records, and every trick's denial is recorded."""
+    r, _ = tricks
+    calls = [rec for rec in r.audit if rec.get("type") == "syscall"]
+    bad = [rec for rec in calls if rec.get("verdict") == "ALLOW"
+           and any(str(v).rstrip("/") in ("/data/canary", "/data/allowedX/secret")
+                   for v in (rec.get("resolved") or {}).values())]
+    assert not bad, bad
+    denied = [rec for rec in calls if rec.get("verdict") == "ERRNO"
+              and "/data/canary" in [str(v).rstrip("/") for v in (rec.get("resolved") or {}).values()]]
+    assert len(denied) >= 15, f"only {len(denied)} audited denials of /data/canary"
 
 
 def test_c17_dangling_symlink_with_o_creat(ops, data_dir):

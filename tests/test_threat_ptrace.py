@@ -201,6 +201,7 @@ def test_d26_status_seen_from_the_host(tm_cc):
         assert p.returncode == 0, (out, err)
         assert "STATUS Seccomp:\t2" in out and "STATUS NoNewPrivs:\t1" in out, out
         assert "BLOCKED open /dev/tty" in out, out
+        assert "IDS pid=1 sid=1 " in out, out            # E30: setsid, no controlling tty
     finally:
         p.kill()
         p.wait(10)

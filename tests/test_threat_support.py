@@ -111,6 +111,16 @@ def violations(run: Run) -> list[dict]:
     return out
 
 
+def assert_audited_violation(run: Run, syscall: str) -> None:
+    """The audit log has a violation record naming <syscall> (and nothing that
+    says it was allowed)."""
+    v = [rec for rec in violations(run) if rec.get("name") == syscall]
+    assert v, f"no audited violation for {syscall}: {violations(run)}\n{run.audit_raw[-1500:]!r}"
+    allowed = [rec for rec in run.audit if rec.get("type") == "syscall" and rec.get("name") == syscall
+               and rec.get("verdict") == "ALLOW"]
+    assert not allowed, allowed
+
+
 def jailed_pids(exe: Path) -> list[int]:
     """Host pids whose executable is <exe> (processes left over from a jail)."""
     pids = []
