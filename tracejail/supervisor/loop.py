@@ -50,6 +50,9 @@ from tracejail.verdict import ArgFault, Verdict
 SECCOMP_STOP = signal.SIGTRAP | (pt.PTRACE_EVENT_SECCOMP << 8)
 SYSCALL_STOP = signal.SIGTRAP | 0x80
 GROUP_STOP_SIGS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+# Synchronous faults the kernel forces on a task; deadly unless caught.
+FAULT_SIGS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP,
+                        signal.SIGSYS))
 OPEN_CALLS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0}
 EXEC_CALLS = {"execve": 0, "execveat": 1}
 ROOT_CHANGERS = frozenset(("chroot", "pivot_root", "setns", "unshare", "mount", "umount2"))
@@ -94,6 +97,7 @@ class Supervisor:
         self.kill_reason: str | None = None
         self.violation: dict | None = None
         self.violations = 0
+        self.fatal_signal: int | None = None   # a fault the kernel would not deliver to traced init
         self.names = _names()
         self.decode = _decoder()
         # a counters-only log (no file) never shows an allowed call's arguments
@@ -252,9 +256,30 @@ class Supervisor:
             if status is not None and not self.killing and self.tracees.get(u.tid) is u:
                 self._dispatch(u, status)
 
+    def _fault_kills_init(self, t: Tracee, sig: int) -> bool:
+        """A kernel-sent fault in the jail's pid-namespace init (the command).
+
+        Untraced, the kernel lifts init's immunity to SIG_DFL signals for a
+        forced fault and the task dies; while traced it does not, so the
+        re-injected signal is dropped and the task faults forever.  Emulate
+        the untraced outcome: the signal kills unless a handler will run."""
+        if t.resolver.nstgid != 1 or (pt.signal_code(t.tid) or 0) <= 0:
+            return False
+        try:
+            with open(f"/proc/{t.tid}/status") as f:
+                fields = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+            bit = 1 << (sig - 1)
+            caught = int(fields["SigCgt"], 16) & bit
+            blocked = int(fields["SigBlk"], 16) & bit
+        except (OSError, KeyError, ValueError):
+            return True
+        return not caught or bool(blocked)
+
     def _outcome(self, status: int) -> Outcome:
         if self.violation is not None:
             return Outcome(EXIT_POLICY_KILL, "violation", self.violation)
+        if self.fatal_signal is not None:
+            return Outcome(128 + self.fatal_signal, "signaled")
         if self.kill_reason == "timeout":
             return Outcome(EXIT_TIMEOUT, "timeout")
         if os.WIFEXITED(status):
@@ -297,6 +322,10 @@ class Supervisor:
         if event == 0:                                    # signal-delivery stop: re-inject
             t.started = True
             self._audit("signal", tid, sig)
+            if sig in FAULT_SIGS and self._fault_kills_init(t, sig):
+                self.fatal_signal = sig
+                self.kill_all()
+                return
             self._resume(t, sig)
         elif event == pt.PTRACE_EVENT_STOP:
             if t.started and sig in GROUP_STOP_SIGS:

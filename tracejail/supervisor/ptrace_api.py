@@ -21,6 +21,7 @@ PTRACE_GETREGS = 12
 PTRACE_SETREGS = 13
 PTRACE_SYSCALL = 24
 PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
@@ -118,6 +119,16 @@ def geteventmsg(pid: int) -> int:
     if _ptrace(PTRACE_GETEVENTMSG, pid, None, _msg_ref) != 0:
         raise _fail("PTRACE_GETEVENTMSG", pid)
     return _msg.value
+
+
+_siginfo = (ctypes.c_int * 32)()     # siginfo_t is 128 bytes; si_code is the third int
+
+
+def signal_code(pid: int) -> int | None:
+    """si_code of the signal a tracee is stopped for (> 0: sent by the kernel), or None."""
+    if _ptrace(PTRACE_GETSIGINFO, pid, None, ctypes.byref(_siginfo)) != 0:
+        return None
+    return _siginfo[2]
 
 
 def get_syscall_info(pid: int) -> SyscallInfo:
