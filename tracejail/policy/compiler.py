@@ -703,8 +703,12 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
             raise PolicyError(f"{program.name}:1:1: compiled filter has {len(prog) // 8} "
                               f"instructions (kernel limit {bpf.MAX_INSNS})")
         cp.bpf, cp._filter, cp._insns, cp.routes = prog, f, None, routes
+        marker = _verified_marker(cp)
+        if marker is not None and marker.exists():
+            return cp
         bad = _self_check(cp, emitted, routes)
         if not bad:
+            _remember_verified(marker)
             return cp
         for nr in bad:
             if nr in use_block or nr in forced:
@@ -726,6 +730,41 @@ def _values_for(conj_lists) -> dict[int, set]:
                 s.add(lit[3] | (~lit[2] & U64))
                 s.add(lit[2] & ~lit[3] & U64)
     return vals
+
+
+def _verified_marker(cp: CompiledPolicy):
+    """Where a passed self-check of this exact program is remembered.
+
+    The self-check costs ~0.2 s of every jail start and its answer depends
+    only on the policy digest (sources + options), the generated BPF and
+    this code, so a later start with the same key may skip it.  Only a
+    directory owned by us and writable by nobody else is trusted; the filter
+    itself is always generated afresh, so a forged marker can only skip a
+    consistency check, never change a verdict."""
+    import os
+    from pathlib import Path
+
+    from tracejail import __version__
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = Path(base) / "tracejail" / "verified"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = d.stat()
+    except OSError:
+        return None
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    key = hashlib.sha256(cp.bpf + cp.digest.encode() + __version__.encode()
+                         + Path(__file__).read_bytes()).hexdigest()
+    return d / key
+
+
+def _remember_verified(marker) -> None:
+    if marker is not None:
+        try:
+            marker.touch()
+        except OSError:
+            pass
 
 
 def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
