@@ -451,6 +451,14 @@ ARCH_PREFIX = [
     bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),
     bpf.jump(bpf.BPF_JMP | bpf.BPF_JGE | bpf.BPF_K, syscalls.X32_SYSCALL_BIT, 0, 1),
     bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.RET_KILL_PROCESS),
+    # seccomp(SECCOMP_SET_MODE_FILTER, flags & NEW_LISTENER, ...) -> KILL_PROCESS (threat #7)
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K, syscalls.SECCOMP_NR, 0, 5),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 16),          # args[0], low half
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K, syscalls.SECCOMP_SET_MODE_FILTER, 0, 3),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 24),          # args[1], low half
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JSET | bpf.BPF_K, syscalls.SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 1),
+    bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.RET_KILL_PROCESS),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),           # A = nr again for what follows
 ]
 
 

@@ -286,6 +286,9 @@ class Interpreter:
             return Verdict("KILL_PROCESS", 0, f"foreign-arch:{arch}")
         if nr < 0 or nr >= syscalls.X32_SYSCALL_BIT:
             return Verdict("KILL_PROCESS", 0, "foreign-arch:x32")
+        if nr == syscalls.SECCOMP_NR and call.args[0] & U32 == syscalls.SECCOMP_SET_MODE_FILTER \
+                and call.args[1] & syscalls.SECCOMP_FILTER_FLAG_NEW_LISTENER:
+            return Verdict("KILL_PROCESS", 0, "builtin:seccomp-listener")
         ctx: dict = {"addrs": {}}
         vec = self.mmsg.get(nr)
         if vec is None:
