@@ -87,10 +87,6 @@ def test_d24_ldso_runs_forbidden_elf(tj, prog, exec_guard):
     _not_run(r)
 
 
-HOLE_H2 = pytest.mark.xfail(strict=True, reason="hole H2 (/work/notes/holes.md): default policy execs from /tmp, "
-                            "-T tmpfs is not noexec")
-
-
 @pytest.mark.parametrize("mode", ["copy", "copy_ldso"])
 def test_d24_jail_written_file_not_executable_by_default(tj, prog, mode):
     """Under the shipped default: a file the jail wrote into its tmpfs must not
@@ -100,7 +96,6 @@ def test_d24_jail_written_file_not_executable_by_default(tj, prog, mode):
     _not_run(r)
 
 
-@HOLE_H2
 def test_d24_prot_exec_mmap_of_jail_written_file(tj, prog):
     r = run_jail(tj, prog, "mmap_exec", "/bin/echo", "/tmp/tm_payload")
     assert not r.achieved("mmap PROT_EXEC jail-written file"), str(r)

@@ -71,6 +71,7 @@ OPTIONS = [
     ("mount", "m", "mount:mount", "SRC:DST:FSTYPE:OPTIONS (repeatable)"),
     ("symlink", "s", "mount:symlink", "symlink SRC:DST, DST -> SRC (repeatable)"),
     ("tmpfs_size", None, "int", "size of -T tmpfs mounts in bytes (default 4194304)"),
+    ("tmpfs_exec", None, "flag", "allow exec and PROT_EXEC mappings from -T tmpfs (default: noexec)"),
     ("disable_proc", None, "flag", "do not mount /proc"),
     ("proc_rw", None, "flag", "mount /proc read-write"),
     ("iface_lo", None, "flag", "bring 'lo' up (default: down)"),

@@ -53,6 +53,7 @@ class JailConfig:
     #   kind: "bind" | "tmpfs" | "mount" | "symlink"
     mounts: list[tuple] = field(default_factory=list)
     tmpfs_size: int = 4 * 1024 * 1024
+    tmpfs_exec: bool = False              # -T scratch is noexec unless asked (threat D24)
     disable_proc: bool = False
     proc_rw: bool = False
     # rlimits: resource name -> value string as given ("soft"/"hard"/"max"/number in nsjail units)

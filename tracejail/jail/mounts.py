@@ -186,7 +186,10 @@ def build_and_pivot(config, mounts: list[tuple], chroot_fd: int | None, log) -> 
                 rw_state.append((target, not rw, True))
             elif kind == "tmpfs":
                 _mkpoint(target, True)
-                libc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={config.tmpfs_size}")
+                # noexec: what the jail writes it cannot run or map executable (threat D24)
+                noexec = 0 if config.tmpfs_exec else MS_NOEXEC
+                libc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | noexec,
+                           f"size={config.tmpfs_size}")
                 rw_state.append((target, False, False))
             elif kind == "mount":
                 _mkpoint(target, True)
