@@ -161,16 +161,18 @@ def test_r5_jail_init_killed_from_the_host_mid_syscall(prog, data_dir, tmp_path)
     pol = guard_policy(tmp_path)
     p = popen_jail(prog, "loop_creat", "/data/y", opts=[*data_opts(data_dir), "-P", pol, "-t", "20"])
     try:
-        assert "LOOPING" in p.stdout.readline()
+        first = p.stdout.readline()
+        assert "LOOPING" in first, (first, p.poll())
         time.sleep(0.2)
         pids = jailed_pids(prog)
-        assert pids
+        assert pids, "jailed process not found"
         t0 = time.monotonic()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         out, err = p.communicate(timeout=30)
-        assert p.returncode == 137, (p.returncode, err)
-        assert time.monotonic() - t0 < 5
+        took = time.monotonic() - t0
+        assert p.returncode == 137, (p.returncode, pids, out[-500:], err[-2000:])
+        assert took < 10, f"took {took:.1f} s to notice"
         assert "Traceback" not in err, err
         assert not (data_dir / "y").exists()
     finally:
