@@ -5,6 +5,7 @@ and the supervisor dies or the tracee dies mid-syscall (tests/progs/tm_ptrace.c)
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -207,3 +208,23 @@ def test_d26_status_seen_from_the_host(tm_cc):
     finally:
         p.kill()
         p.wait(10)
+
+
+@pytest.mark.parametrize("mode", ["thread", "shared", "vm"])
+def test_b11_b12_flipped_path_buffer_bounded(tm_cc, data_dir, tmp_path, tj, mode):
+    """Bounded (1.5 s) version of the TOCTOU items: the path is flipped between
+    an allowed file and the canary by a sibling thread (B11), a forked process
+    sharing the page (B12), or a CLONE_VM non-thread child (B12).  Some opens
+    must succeed and some be denied (the race is live), the canary never.
+    Killing the jail when the post-open check catches a flip is also safe."""
+    prog = tm_cc("tm_toctou.c")
+    r = run_jail(tj, prog, mode, "1.5", "/data/allowed/file", "/data/canary", opts=[*data_opts(data_dir), "-t", "30"],
+                 policy=guard_policy(tmp_path), timeout=90)
+    assert CANARY not in r.out and not r.achieved("toctou"), str(r)
+    no_traceback(r)
+    if r.rc == KILLED:
+        assert "opened /data/canary" in r.err, str(r)     # the fd re-check caught the flip
+        return
+    m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+    assert r.rc == 0 and m, str(r)
+    assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}"

@@ -1,0 +1,70 @@
+/* Threat model B11/B12 (bounded): a path buffer flipped between an allowed
+ * file and the canary while the main thread opens it in a loop.  The flipper
+ * is a sibling thread (B11), a forked process sharing the page MAP_SHARED
+ * (B12), or a CLONE_VM child that is not a thread (B12).  Prints
+ * "ESCAPED toctou ..." with the canary text if a flipped open got through.
+ * Usage: tm_toctou thread|shared|vm SECONDS ALLOWED FORBIDDEN */
+#include "tm_common.h"
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+static char *buf;
+static const char *good, *bad;
+static volatile int *stop;
+
+static int flipper(void *arg)
+{
+    (void)arg;
+    size_t n = strlen(good) > strlen(bad) ? strlen(good) + 1 : strlen(bad) + 1;
+    char a[256] = {0}, b[256] = {0};
+    strcpy(a, good);
+    strcpy(b, bad);
+    while (!*stop) {
+        memcpy(buf, a, n);
+        memcpy(buf, b, n);
+    }
+    return 0;
+}
+
+static void *thread_flip(void *arg) { flipper(arg); return NULL; }
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) { say("usage: tm_toctou MODE SECONDS ALLOWED FORBIDDEN\n"); return 2; }
+    const char *mode = argv[1];
+    double secs = atof(argv[2]);
+    good = argv[3];
+    bad = argv[4];
+    char *shared = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    buf = shared;
+    stop = (volatile int *)(shared + 4096);
+    strcpy(buf, good);
+    pid_t child = -1;
+    pthread_t t;
+    static char stack[65536];
+    if (!strcmp(mode, "thread")) pthread_create(&t, NULL, thread_flip, NULL);
+    else if (!strcmp(mode, "shared")) { child = fork(); if (child == 0) { flipper(NULL); _exit(0); } }
+    else if (!strcmp(mode, "vm")) child = clone(flipper, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+    else { say("usage: unknown mode %s\n", mode); return 2; }
+    long ok = 0, denied = 0, other = 0, iters = 0;
+    double end = now() + secs;
+    while (now() < end) {
+        iters++;
+        int fd = open(buf, O_RDONLY);
+        if (fd < 0) { if (errno == EACCES) denied++; else other++; continue; }
+        char c[128] = {0};
+        ssize_t n = read(fd, c, sizeof c - 1);
+        close(fd);
+        if (n > 0 && strstr(c, "CANARY")) { say("ESCAPED toctou after %ld opens: %s", iters, c); break; }
+        ok++;
+    }
+    *stop = 1;
+    if (child > 0) waitpid(child, NULL, __WALL);
+    else if (!strcmp(mode, "thread")) pthread_join(t, NULL);
+    say("STATS iters=%ld ok=%ld denied=%ld other=%ld\n", iters, ok, denied, other);
+    say("DONE\n");
+    return 0;
+}
