@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from test_threat_support import (CANARY, KILLED, assert_killed, assert_refused, data_dir, data_opts,  # noqa: F401
-                                 guard_policy, jailed_pids, no_traceback, popen_jail, run_batch, run_jail, tm_bindir,
-                                 tm_cc, wait_gone)
+                                 guard_policy, jailed_pids, make_data_dir, no_traceback, popen_jail, run_batch,
+                                 run_jail, tm_bindir, tm_cc, wait_gone)
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_d26_status_seen_from_the_host(tm_cc):
 
 
 @pytest.mark.parametrize("mode", ["thread", "shared", "vm"])
-def test_b11_b12_flipped_path_buffer_bounded(tm_cc, data_dir, tmp_path, tj, mode):
+def test_b11_b12_flipped_path_bounded(tm_cc, data_dir, tmp_path, tj, mode):
     """Bounded (1.5 s) version of the TOCTOU items: the path is flipped between
     an allowed file and the canary by a sibling thread (B11), a forked process
     sharing the page (B12), or a CLONE_VM non-thread child (B12).  Some opens
@@ -223,8 +223,31 @@ def test_b11_b12_flipped_path_buffer_bounded(tm_cc, data_dir, tmp_path, tj, mode
     assert CANARY not in r.out and not r.achieved("toctou"), str(r)
     no_traceback(r)
     if r.rc == KILLED:
-        assert "opened /data/canary" in r.err, str(r)     # the fd re-check caught the flip
+        assert "opened /data/" in r.err, str(r)     # the fd re-check caught the flip
         return
     m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
     assert r.rc == 0 and m, str(r)
     assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}"
+
+
+@pytest.mark.xfail(strict=False, reason="hole H3 (/work/notes/holes.md): symlink-swap race near a fork skips the "
+                   "post-open fd re-check; intermittent (seen under load only), so not strict")
+def test_c18_symlink_swap_race(tm_cc, tmp_path_factory):
+    """A path component (/tmp/sa) is a symlink swapped between an allowed and a
+    forbidden directory by another process while /tmp/sa/file is opened.  The
+    escape is rare per run, so 12 jails try concurrently; none may read the
+    canary (a 159 kill when the fd re-check catches a swap is fine)."""
+    prog = tm_cc("tm_toctou.c")
+    jobs = {}
+    for i in range(12):
+        tmp = tmp_path_factory.mktemp(f"swap{i}")
+        os.chmod(tmp, 0o755)
+        data = make_data_dir(tmp)
+        jobs[i] = (prog, ("swap", "1.0", "/data/allowed", "/data/forbidden"),
+                   {"opts": [*data_opts(data), "-t", "30"], "policy": guard_policy(tmp), "timeout": 90})
+    runs = run_batch(jobs)
+    leaks = [r for r in runs.values() if CANARY in r.out]
+    assert not leaks, f"{len(leaks)}/12 runs read the canary\n{leaks[0]}"
+    for r in runs.values():
+        assert r.rc in (0, KILLED), str(r)
+        no_traceback(r)

@@ -3,7 +3,10 @@
  * is a sibling thread (B11), a forked process sharing the page MAP_SHARED
  * (B12), or a CLONE_VM child that is not a thread (B12).  Prints
  * "ESCAPED toctou ..." with the canary text if a flipped open got through.
- * Usage: tm_toctou thread|shared|vm SECONDS ALLOWED FORBIDDEN */
+ * Mode "swap" (C18): ALLOWED and FORBIDDEN are directories that both hold a
+ * file "file"; a forked process swaps the symlinks /tmp/sa and /tmp/sb
+ * (renameat2 RENAME_EXCHANGE) while the main one opens /tmp/sa/file.
+ * Usage: tm_toctou thread|shared|vm|swap SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
 #include <sched.h>
@@ -29,6 +32,13 @@ static int flipper(void *arg)
 
 static void *thread_flip(void *arg) { flipper(arg); return NULL; }
 
+static void swapper(void)
+{
+    while (!*stop)
+        syscall(SYS_renameat2, AT_FDCWD, "/tmp/sa", AT_FDCWD, "/tmp/sb", 2 /* RENAME_EXCHANGE */);
+    _exit(0);
+}
+
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
 int main(int argc, char **argv)
@@ -48,6 +58,34 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "thread")) pthread_create(&t, NULL, thread_flip, NULL);
     else if (!strcmp(mode, "shared")) { child = fork(); if (child == 0) { flipper(NULL); _exit(0); } }
     else if (!strcmp(mode, "vm")) child = clone(flipper, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+    else if (!strcmp(mode, "swap")) {
+        /* rounds of a fresh swapper each: the early opens after a fork are the
+         * interesting ones */
+        if (symlink(good, "/tmp/sa") || symlink(bad, "/tmp/sb")) { say("SETUP symlinks errno=%d\n", errno); return 3; }
+        long ok = 0, denied = 0, iters = 0;
+        double end = now() + secs;
+        while (now() < end) {
+            *stop = 0;
+            pid_t c = fork();
+            if (c == 0) swapper();
+            double r_end = now() + 0.05;
+            while (now() < r_end) {
+                iters++;
+                int fd = open("/tmp/sa/file", O_RDONLY);
+                if (fd < 0) { denied++; continue; }
+                char t[128] = {0};
+                ssize_t n = read(fd, t, sizeof t - 1);
+                close(fd);
+                if (n > 0 && strstr(t, "CANARY")) { say("ESCAPED toctou after %ld opens: %s", iters, t); end = 0; break; }
+                ok++;
+            }
+            *stop = 1;
+            waitpid(c, NULL, 0);
+        }
+        say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+        say("DONE\n");
+        return 0;
+    }
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;
