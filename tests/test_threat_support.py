@@ -200,6 +200,8 @@ def make_data_dir(tmp_path: Path) -> Path:
     (d / "canary").write_text(CANARY + "\n")
     (d / "allowedX" / "secret").write_text(CANARY + "\n")
     (d / "allowed" / "file").write_text("ALLOWED-OK\n")
+    (d / "forbidden").mkdir()
+    (d / "forbidden" / "file").write_text(CANARY + "\n")
     for p in [d, *d.rglob("*")]:
         os.chmod(p, 0o777 if p.is_dir() else 0o666)
     os.chmod(tmp_path, 0o755)
