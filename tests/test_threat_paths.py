@@ -186,3 +186,24 @@ def test_c21_no_leaked_fds_or_cwd(prog, tmp_path):
     assert [f.split()[1] for f in fds] == ["0", "1", "2"], r.stdout
     assert "CWD rc=2 /" in r.stdout, r.stdout
     assert "tracejail" not in r.stdout and "# tracejail" not in r.stdout, r.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="hole H4 (/work/notes/holes.md): default allows AF_UNIX bind/connect on any path")
+def test_c20_af_unix_paths_follow_the_file_rules(tj, prog, tmp_path):
+    """Under the shipped default nothing may be created in a bound host dir
+    outside the scratch dirs, and what cannot be opened cannot be connected
+    to: a pathname AF_UNIX address is a path."""
+    import socket
+    data = make_data_dir(tmp_path)
+    srv = socket.socket(socket.AF_UNIX)
+    try:
+        srv.bind(str(data / "host.sock"))
+        srv.listen(1)
+        os.chmod(data / "host.sock", 0o777)
+        r = run_jail(tj, prog, "creat:/data/made2", "bindunix:/data/made.sock", "connectunix:/data/host.sock",
+                     opts=data_opts(data))
+    finally:
+        srv.close()
+    assert r.errno_of("creat /data/made2") == "EACCES", str(r)     # control: /data is not writable by rule
+    assert not (data / "made.sock").exists(), f"bind created a socket file outside the scratch dirs\n{r}"
+    assert not r.achieved("connectunix"), f"connected to a socket under a path that cannot be opened\n{r}"

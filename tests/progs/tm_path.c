@@ -5,11 +5,16 @@
  *   reopen:N:r|w (open /proc/self/fd/N)  at:DIR:REL (openat on a dir fd)
  *   unlink:P rename:A:B link:A:B truncate:P chmod:P mkdir:P stat:P readlink:P
  *   fdpath:REL (open /proc/self/fd/<dir fd of the last at:>/REL)  mark:NAME
+ *   bindunix:P connectunix:P (AF_UNIX at path P)  setxattr:P  utime:P
  *   cwd (getcwd)  fds (list open fds)
  * Read content is printed after "READ"; the tests look for the canary text. */
 #include "tm_common.h"
 #include <dirent.h>
 #include <linux/openat2.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
 
 static int last_fd = -1, last_dir = -1;
 
@@ -71,6 +76,15 @@ int main(int argc, char **argv)
             snprintf(p, sizeof p, "/proc/self/fd/%d/%s", last_dir, a);
             opened("open", p, open(p, O_RDONLY), 1, 0);
         }
+        else if (!strcmp(op, "bindunix") || !strcmp(op, "connectunix")) {
+            struct sockaddr_un u = {.sun_family = AF_UNIX};
+            strncpy(u.sun_path, a, sizeof u.sun_path - 1);
+            int s = socket(AF_UNIX, SOCK_STREAM, 0);
+            socklen_t l = offsetof(struct sockaddr_un, sun_path) + strlen(u.sun_path) + 1;
+            report(op, op[0] == 'b' ? bind(s, (void *)&u, l) : connect(s, (void *)&u, l));
+        }
+        else if (!strcmp(op, "setxattr")) report("setxattr", setxattr(a, "user.tm", "x", 1, 0));
+        else if (!strcmp(op, "utime")) report("utime", utimensat(AT_FDCWD, a, NULL, 0));
         else if (!strcmp(op, "mark")) say("MARK %s\n", a);
         else if (!strcmp(op, "unlink")) report("unlink", unlink(a));
         else if (!strcmp(op, "rename")) { report("rename", rename(a, b)); }
