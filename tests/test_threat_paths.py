@@ -207,3 +207,14 @@ def test_c20_af_unix_paths_follow_the_file_rules(tj, prog, tmp_path):
     assert r.errno_of("creat /data/made2") == "EACCES", str(r)     # control: /data is not writable by rule
     assert not (data / "made.sock").exists(), f"bind created a socket file outside the scratch dirs\n{r}"
     assert not r.achieved("connectunix"), f"connected to a socket under a path that cannot be opened\n{r}"
+
+
+def test_b12_c19_proc_mem_not_writable_by_default(tj, prog):
+    """/proc/<pid>/mem for write is the cross-process TOCTOU tool (B12) and a
+    way around W^X; the default reads /proc/<pid>/** but must not write it."""
+    r = run_jail(tj, prog, "write:/proc/self/mem", "write:/proc/1/mem", "write:/proc/thread-self/mem",
+                 "open:/proc/self/status")
+    assert "READ /proc/self/status" in r.out, str(r)                    # control: reads are allowed
+    for p in ("/proc/self/mem", "/proc/1/mem", "/proc/thread-self/mem"):
+        assert not r.achieved(f"write {p}"), str(r)
+    assert r.rc in (0, KILLED), str(r)
