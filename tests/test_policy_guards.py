@@ -1,6 +1,7 @@
 """Guards every compiled filter carries, whatever the policy allows."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,3 +24,16 @@ def test_seccomp_listener_killed_even_when_policy_allows_seccomp(tj, cc):
 def test_listener_guard_in_eval(tj):
     r = tj("policy", "eval", DOCKER, "seccomp(1, 0x100000008, 0)")
     assert r.stdout.startswith("KILL_PROCESS rule builtin:seccomp-listener"), r.stdout + r.stderr
+
+
+def test_default_policy_refuses_host_secrets_by_name(tj, tmp_path):
+    """Even as jail root mapped to a host id that could read them, /etc/shadow & co. stay closed."""
+    audit = tmp_path / "a.jsonl"
+    r = tj("run", "-q", "--no-report", "--audit", str(audit), "-R", "/usr", "-R", "/lib", "-R", "/lib64",
+           "-R", "/bin", "-R", "/etc", "--", "/bin/sh", "-c", "cat /etc/gshadow; cat /etc/hostname")
+    assert r.returncode == 0, r.stderr
+    assert "policy denied openat" in r.stderr and "/etc/gshadow" in r.stderr
+    recs = [json.loads(line) for line in audit.read_text().splitlines()]
+    denied = [x for x in recs if x.get("type") == "syscall" and x.get("name") == "openat"
+              and "/etc/gshadow" in json.dumps(x)]
+    assert denied and all(x["verdict"].startswith("ERRNO") for x in denied), denied
