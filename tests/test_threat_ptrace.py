@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from test_threat_support import (CANARY, KILLED, assert_killed, assert_refused, data_dir, data_opts,  # noqa: F401
-                                 guard_policy, jailed_pids, make_data_dir, no_traceback, popen_jail, run_batch,
+                                 guard_policy, jailed_pids, make_data_dir, no_traceback, popen_jail, prepend_policy,
+                                 run_batch,
                                  run_jail, tm_bindir, tm_cc, wait_gone)
 
 
@@ -227,7 +228,7 @@ def test_b11_b12_flipped_path_bounded(tm_cc, data_dir, tmp_path, tj, mode):
         return
     m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
     assert r.rc == 0 and m, str(r)
-    assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}"
+    assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}\n{r}"
 
 
 @pytest.mark.xfail(strict=False, reason="hole H3 (/work/notes/holes.md): symlink-swap race sometimes gets past the "
@@ -251,3 +252,27 @@ def test_c18_symlink_swap_race(tm_cc, tmp_path_factory):
     for r in runs.values():
         assert r.rc in (0, KILLED), str(r)
         no_traceback(r)
+
+
+def test_b13_fd_table_race_on_dirfd(tm_cc, data_dir, tmp_path, tj):
+    """A CLONE_FILES child (same fd table, other process, so not frozen) keeps
+    dup2()ing an allowed or a forbidden directory onto the dirfd of
+    openat(20, "file").  Only /data/forbidden/file is denied; it must never be
+    read (a 159 kill by the fd re-check is fine)."""
+    body = ("  ERRNO(13) {\n"
+            '    openat(dirfd, pathname, flags, mode) { path(pathname) == "/data/forbidden/file" }\n'
+            "  }\n"
+            "  ALLOW {\n"
+            '    openat(dirfd, pathname, flags, mode) { path(pathname) under "/data" }\n'
+            "  }\n")
+    pol = prepend_policy(tmp_path, body, "fd.policy")
+    r = run_jail(tj, tm_cc("tm_toctou.c"), "fdswap", "1.5", "/data/allowed", "/data/forbidden",
+                 opts=[*data_opts(data_dir), "-t", "30"], policy=pol, timeout=90)
+    assert CANARY not in r.out and not r.achieved("toctou"), str(r)
+    no_traceback(r)
+    if r.rc == KILLED:
+        assert "opened /data/" in r.err, str(r)
+        return
+    m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+    assert r.rc == 0 and m, str(r)
+    assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}\n{r}"

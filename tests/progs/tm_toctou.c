@@ -6,7 +6,10 @@
  * Mode "swap" (C18): ALLOWED and FORBIDDEN are directories that both hold a
  * file "file"; a forked process swaps the symlinks /tmp/sa and /tmp/sb
  * (renameat2 RENAME_EXCHANGE) while the main one opens /tmp/sa/file.
- * Usage: tm_toctou thread|shared|vm|swap SECONDS ALLOWED FORBIDDEN */
+ * Mode "fdswap" (B13): ALLOWED and FORBIDDEN are directories holding "file";
+ * a CLONE_FILES child (shares the fd table, not a thread) keeps dup2()ing
+ * either onto fd 20 (RLIMIT_NOFILE is 32) while the main process does openat(20, "file").
+ * Usage: tm_toctou thread|shared|vm|swap|fdswap SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
 #include <sched.h>
@@ -39,6 +42,16 @@ static void swapper(void)
     _exit(0);
 }
 
+static int fdswapper(void *arg)
+{
+    int *fds = arg;
+    while (!*stop) {
+        dup2(fds[0], 20);
+        dup2(fds[1], 20);
+    }
+    return 0;
+}
+
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
 int main(int argc, char **argv)
@@ -58,6 +71,31 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "thread")) pthread_create(&t, NULL, thread_flip, NULL);
     else if (!strcmp(mode, "shared")) { child = fork(); if (child == 0) { flipper(NULL); _exit(0); } }
     else if (!strcmp(mode, "vm")) child = clone(flipper, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+    else if (!strcmp(mode, "fdswap")) {
+        static int fds[2];
+        fds[0] = open(good, O_RDONLY | O_DIRECTORY);
+        fds[1] = open(bad, O_RDONLY | O_DIRECTORY);
+        if (fds[0] < 0 || fds[1] < 0) { say("SETUP dir fds errno=%d\n", errno); return 3; }
+        dup2(fds[0], 20);
+        child = clone(fdswapper, stack + sizeof stack, CLONE_FILES | SIGCHLD, fds);
+        long ok = 0, denied = 0, iters = 0;
+        double end = now() + secs;
+        while (now() < end) {
+            iters++;
+            int fd = openat(20, "file", O_RDONLY);
+            if (fd < 0) { denied++; continue; }
+            char t[128] = {0};
+            ssize_t n = read(fd, t, sizeof t - 1);
+            close(fd);
+            if (n > 0 && strstr(t, "CANARY")) { say("ESCAPED toctou after %ld opens: %s", iters, t); break; }
+            ok++;
+        }
+        *stop = 1;
+        waitpid(child, NULL, 0);
+        say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+        say("DONE\n");
+        return 0;
+    }
     else if (!strcmp(mode, "swap")) {
         /* rounds of a fresh swapper each: the early opens after a fork are the
          * interesting ones */
