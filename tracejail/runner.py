@@ -66,7 +66,7 @@ def run(config) -> int:
                                          trace_denials=config.permissive,
                                          trace_extra=inject_syscalls(config.inject))
     supervised = config.mode == "o"
-    if not supervised and getattr(compiled, "needs_supervisor", False):
+    if not supervised and compiled.needs_supervisor:
         raise UsageError("this policy needs the ptrace supervisor (it has TRACE rules, --audit-all, "
                          "--permissive or --inject); -Me runs without one: use -Mo")
     audit = audit_mod.AuditLog(config.audit, max_mb=config.audit_max_mb)
@@ -162,14 +162,9 @@ def run(config) -> int:
         code, reason = 128 + state["signal"], "terminated"
         log(0, f"tracejail got signal {state['signal']}: jail killed")
     audit.end(code, reason)
-    from tracejail.violation import print_messages      # issue 6: kill/deny one-liners
+    from tracejail.violation import print_messages      # kill/deny one-liners
     print_messages(outcome, audit, config, sys.stderr)
     if not config.no_report:
-        # CALL SITE for the audit helper's exit report (issue 5).
-        try:
-            from tracejail.audit import report as report_mod
-        except ImportError:
-            report_mod = None
-        if report_mod is not None and hasattr(report_mod, "print_exit_report"):
-            report_mod.print_exit_report(audit, file=sys.stderr)
+        from tracejail.audit.report import print_exit_report
+        print_exit_report(audit, file=sys.stderr)
     return code
