@@ -1,8 +1,7 @@
 """JailConfig: the one value the CLI/TOML layer produces and everything else reads.
 
-OWNER: jail/CLI (issue 2) extends the isolation fields.  Fields below the
-"policy" marker are read by the policy, supervisor and audit layers; keep
-their names stable.
+The isolation fields are read by tracejail/jail; the policy, supervision
+and audit fields by those layers.  docs/cli.md documents every option.
 """
 from __future__ import annotations
 

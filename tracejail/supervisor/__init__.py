@@ -1,6 +1,6 @@
 """The ptrace supervisor (issue 4).
 
-STUB CONTRACT (the supervisor owner replaces the body, keeps the API):
+API (callers: the runner):
 
     sup = Supervisor(compiled_policy, audit_log, config)
     sup.attach(pid)          # PTRACE_SEIZE pid with TRACESECCOMP|EXITKILL|TRACEFORK|
