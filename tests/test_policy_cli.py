@@ -41,9 +41,18 @@ def test_eval_lines(tj):
     assert ev('execve("/usr/bin/ls", ["ls"], [])').startswith("ALLOW")
     assert ev('execve("/home/x/evil", ["evil"], [])').startswith("ERRNO(13)")
     assert ev('connect(3, "8.8.8.8:53", 16)').startswith("ERRNO(13)")
-    assert ev('connect(3, "/run/dbus", 110)').startswith("ALLOW")
+    # AF_UNIX paths follow the file rules (C20): host sockets no, scratch dirs yes
+    assert ev('connect(3, "/run/dbus", 110)').startswith("ERRNO(13)")
+    assert ev('connect(3, "/tmp/x.sock", 110)').startswith("ALLOW")
+    assert ev('connect(3, "@abstract", 110)').startswith("ALLOW")
+    assert ev('bind(3, "/data/made.sock", 110)').startswith("ERRNO(13)")
+    assert ev('bind(3, "unix:", 2)').startswith("ALLOW")
+    assert ev('bind(3, "unix:made.sock", 110)', "--cwd", "/tmp").startswith("ALLOW")
+    assert ev('bind(3, "unix:../data/made.sock", 110)', "--cwd", "/tmp").startswith("ERRNO(13)")
+    assert ev('sendto(3, 0, 0, 0, "/dev/log", 110)').startswith("ERRNO(13)")
+    assert ev('sendmsg(3, "/tmp/s", 0)').startswith("ALLOW")
     assert ev("getpid()", "--arch", "i386").startswith("KILL_PROCESS")
-    j = json.loads(ev('openat(-100, "/etc/shadow", 0x0)', "--json"))
+    j = json.loads(ev('openat(-100, "/etc/passwd", 0x0)', "--json"))
     assert j["action"] == "ALLOW" and j["decided_in"] == "supervisor" and j["kernel"] == "TRACE(0)"
     assert j["rule"].startswith("default.policy:")
 

@@ -188,25 +188,42 @@ def test_c21_no_leaked_fds_or_cwd(prog, tmp_path):
     assert "tracejail" not in r.stdout and "# tracejail" not in r.stdout, r.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="hole H4 (/work/notes/holes.md): default allows AF_UNIX bind/connect on any path")
 def test_c20_af_unix_paths_follow_the_file_rules(tj, prog, tmp_path):
     """Under the shipped default nothing may be created in a bound host dir
     outside the scratch dirs, and what cannot be opened cannot be connected
-    to: a pathname AF_UNIX address is a path."""
+    to: a pathname AF_UNIX address is a path (hole H4), relative or through a
+    symlink made in /tmp.  Control: bind/connect in /tmp reach the kernel."""
     import socket
     data = make_data_dir(tmp_path)
     srv = socket.socket(socket.AF_UNIX)
     try:
         srv.bind(str(data / "host.sock"))
-        srv.listen(1)
+        srv.listen(8)            # room for every connect: a regression fails, never hangs
         os.chmod(data / "host.sock", 0o777)
         r = run_jail(tj, prog, "creat:/data/made2", "bindunix:/data/made.sock", "connectunix:/data/host.sock",
-                     opts=data_opts(data))
+                     "chdir:/data", "bindunix:rel.sock", "connectunix:host.sock",
+                     "symlink:/data/host.sock:/tmp/link.sock", "connectunix:/tmp/link.sock",
+                     "bindunix:/tmp/ok.sock", "connectunix:/tmp/ok.sock", opts=data_opts(data),
+                     audit_path=tmp_path / "audit.jsonl")
     finally:
         srv.close()
+    socks = [line.split()[0] + " " + (line.split()[2] if line.startswith("BLOCKED") else "ok")
+             for line in r.out.splitlines()
+             if line.split()[1:2] in (["bindunix"], ["connectunix"])]
     assert r.errno_of("creat /data/made2") == "EACCES", str(r)     # control: /data is not writable by rule
     assert not (data / "made.sock").exists(), f"bind created a socket file outside the scratch dirs\n{r}"
-    assert not r.achieved("connectunix"), f"connected to a socket under a path that cannot be opened\n{r}"
+    assert not (data / "rel.sock").exists(), f"relative bind escaped the rule\n{r}"
+    # /data/made.sock, /data/host.sock, rel.sock, host.sock (cwd /data), /tmp/link.sock -> /data/host.sock
+    assert socks[:5] == ["BLOCKED errno=13"] * 5, f"{socks}\n{r}"
+    # control: bind in /tmp and connecting to it (ECONNREFUSED: not listening) reach the kernel
+    assert socks[5:] == ["ESCAPED ok", "BLOCKED errno=111"], f"{socks}\n{r}"
+    assert r.achieved("symlink"), str(r)
+    # the audit keeps the address as given and the path the rule saw
+    conn = [(rec["decoded"]["addr"]["address"], (rec.get("resolved") or {}).get("addr"), rec["verdict"])
+            for rec in r.audit if rec.get("type") == "syscall" and rec.get("name") == "connect"]
+    assert ("host.sock", "/data/host.sock", "ERRNO") in conn, conn
+    assert ("/tmp/link.sock", "/data/host.sock", "ERRNO") in conn, conn
+    no_traceback(r)
 
 
 def test_b12_c19_proc_mem_not_writable_by_default(tj, prog):

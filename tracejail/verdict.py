@@ -6,7 +6,7 @@ tracee (lazy memory reads), ``policy eval`` implements it over literal values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 # Actions, as in kafel.  KILL is kafel's KILL (== KILL_THREAD in the kernel);
@@ -51,6 +51,9 @@ class SockAddr:
     family: str                 # "AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK", "AF_UNKNOWN(n)"
     address: str | None = None  # IPv4/IPv6 text (v4-mapped v6 given as IPv4), or unix path ("@name" = abstract)
     port: int | None = None
+    # a pathname AF_UNIX address as the program gave it; ``address`` is then the
+    # resolved path the policy sees (threat C20).  None: address is as given.
+    given: str | None = field(default=None, compare=False)
 
 
 class SyscallCall(Protocol):

@@ -178,8 +178,18 @@ class EvalCall:
         if isinstance(v, list):
             from tracejail.verdict import ArgFault
             raise ArgFault(14, f"arg{i} is a list")
+        return self._abs(v)
+
+    def _abs(self, v):
         return os.path.normpath(os.path.join(self.cwd, v)) if not v.startswith("/") else \
             ("/" + v.lstrip("/") if v.startswith("//") else v)
+
+    def unix_path(self, sa):
+        """A pathname AF_UNIX literal is a path, like path(): relative to --cwd."""
+        if sa.family != "AF_UNIX" or not sa.address or sa.address.startswith("@"):
+            return sa
+        from tracejail.verdict import SockAddr
+        return SockAddr("AF_UNIX", self._abs(sa.address), given=sa.address)
 
     def string(self, i):
         v = self._mem(i, "string")
@@ -194,7 +204,7 @@ class EvalCall:
         v = self._mem(i, "sockaddr")
         if isinstance(v, list):
             v = v[0] if v else ""
-        return parse_sockaddr(v)
+        return self.unix_path(parse_sockaddr(v))
 
 
 def _msg_sockaddrs(self, i, vlen_i):
@@ -205,7 +215,7 @@ def _msg_sockaddrs(self, i, vlen_i):
     items = v if isinstance(v, list) else [v]
     if vlen_i is not None:
         items = items[:self.values[vlen_i] if isinstance(self.values[vlen_i], int) else len(items)]
-    return [SockAddr("AF_UNSPEC") if not x else parse_sockaddr(x) for x in items]
+    return [SockAddr("AF_UNSPEC") if not x else self.unix_path(parse_sockaddr(x)) for x in items]
 
 
 EvalCall.msg_sockaddrs = _msg_sockaddrs

@@ -14,7 +14,7 @@ import os
 import struct
 
 from tracejail.supervisor import memory
-from tracejail.supervisor.paths import path_spec
+from tracejail.supervisor.paths import AT_FDCWD, path_spec
 from tracejail.verdict import ArgFault, SockAddr
 
 _FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
@@ -110,5 +110,18 @@ class TraceeCall:
                 return SockAddr("AF_UNIX", "")        # autobind
             if body[0] == 0:
                 return SockAddr("AF_UNIX", "@" + os.fsdecode(body[1:]))
-            return SockAddr("AF_UNIX", os.fsdecode(body.split(b"\0", 1)[0]))
+            given = body.split(b"\0", 1)[0]
+            return SockAddr("AF_UNIX", self._unix_path(i, given), given=os.fsdecode(given))
         return SockAddr(_FAMILIES.get(fam, f"AF_UNKNOWN({fam})"))
+
+    def _unix_path(self, i: int, raw: bytes) -> str:
+        """A pathname sun_path names a file (threat C20): resolved like a path
+        (cwd, symlinks, in the jail's view) so `.path` rules see what the kernel
+        will use.  bind creates its last component and never follows it (an
+        existing symlink there is EADDRINUSE); connect/sendto follow it.  Kept
+        in ``resolved`` for the audit; the decoded address stays as given."""
+        p = self.resolver.resolve(raw, AT_FDCWD, follow=self.name != "bind")
+        if self.resolved is None:
+            self.resolved = {}
+        self.resolved[i] = p
+        return p

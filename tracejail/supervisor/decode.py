@@ -121,9 +121,10 @@ def _k_sockaddr(len_index):
         except ArgFault as e:
             return _fault(e)
         d = {"family": sa.family}
-        if sa.address is not None:
-            d["address"] = escape_bytes(sa.address.encode("utf-8", "surrogateescape")) \
-                if isinstance(sa.address, str) else escape_bytes(bytes(sa.address))
+        addr = sa.address if getattr(sa, "given", None) is None else sa.given  # resolved: in `resolved`
+        if addr is not None:
+            d["address"] = escape_bytes(addr.encode("utf-8", "surrogateescape")) \
+                if isinstance(addr, str) else escape_bytes(bytes(addr))
         if sa.port is not None:
             d["port"] = sa.port
         return d
