@@ -231,8 +231,6 @@ def test_b11_b12_flipped_path_bounded(tm_cc, data_dir, tmp_path, tj, mode):
     assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}\n{r}"
 
 
-@pytest.mark.xfail(strict=False, reason="hole H3 (/work/notes/holes.md): symlink-swap race sometimes gets past the "
-                   "post-open fd re-check; intermittent (seen under load only), so not strict")
 def test_c18_symlink_swap_race(tm_cc, tmp_path_factory):
     """A path component (/tmp/sa) is a symlink swapped between an allowed and a
     forbidden directory by another process while /tmp/sa/file is opened.  The

@@ -16,9 +16,9 @@ and of the file tree.  Defences:
   process is stopped (PTRACE_INTERRUPT) and stays stopped until the held
   syscall's exit stop, so the bytes checked are the bytes the kernel copies;
 - an allowed open whose verdict read a path is stopped again at syscall exit
-  and the fd the kernel returned is re-decided on its real path (when the
-  jail has more than one task: alone, nothing can race it); a changed
-  answer kills the jail;
+  and the fd the kernel returned is re-decided on its real path, always
+  (hole H3: a fork child not yet seen can swap a symlink in between); a
+  changed answer kills the jail;
 - an allowed execve is re-decided on /proc/PID/exe at the exec event (also
   catches a shebang to a forbidden interpreter).
 What remains weak: a CLONE_VM process that is not a thread, or a MAP_SHARED
@@ -458,9 +458,12 @@ class Supervisor:
                 return
             if name in ROOT_CHANGERS:
                 t.resolver.close()
-            # re-check the fd only if something else in the jail could race this
-            # call: with one task there is no concurrent writer of memory or tree
-            verify = call.resolved is not None and name in OPEN_CALLS and len(self.tracees) > 1
+            # H3: always re-check a path-decided open on the fd the kernel returns.
+            # "Alone in the jail" is not knowable here: a just-forked child whose
+            # first stop is still queued (waitpid starves it behind the opener) is
+            # resumed by this loop, and may swap a symlink, after this verdict but
+            # before the opener's own lookup in the kernel (seen under CPU load).
+            verify = call.resolved is not None and name in OPEN_CALLS
             if name in EXEC_CALLS:
                 t.exec_check = (call, v) if call.resolved is not None else None
                 if self.audit is not None:
