@@ -32,6 +32,7 @@ op("bind-dotdot", "bind", "../allowed/sub/../dd.sock")
 op("connect-rel", "connect", "srv.sock")
 op("connect-link", "connect", "out_link.sock")
 op("bind-link", "bind", "new_link.sock")
+op("bind-dirlink", "bind", "dirlink/x.sock")
 op("sendto-link", "sendto", "out_dgram_link.sock", socket.SOCK_DGRAM)
 op("bind-abstract", "bind", "\0tj-h4-%d" % os.getpid())
 op("bind-auto", "bind", "")
@@ -73,6 +74,7 @@ def test_unix_sun_path_resolved_relative_and_through_symlinks(tmp_path):
     os.symlink(outside / "srv.sock", allowed / "out_link.sock")
     os.symlink("../outside/dgram.sock", allowed / "out_dgram_link.sock")
     os.symlink(outside / "made.sock", allowed / "new_link.sock")     # dangling: bind must not follow it
+    os.symlink(outside, allowed / "dirlink")                          # a directory on the way is followed
     pol = UnixPathPolicy(allowed)
     try:
         outcome, out, _sup = supervise([sys.executable, "-S", "-c", PROG], pol, tmp_path,
@@ -99,6 +101,8 @@ def test_unix_sun_path_resolved_relative_and_through_symlinks(tmp_path):
     assert seen[("bind", "new_link.sock")][0] == f"{A}/new_link.sock", pol.seen
     assert res["bind-link"] == f"errno {errno.EADDRINUSE}", out
     assert not (outside / "made.sock").exists()
+    assert seen[("bind", "dirlink/x.sock")][0] == f"{O}/x.sock", pol.seen
+    assert res["bind-dirlink"] == f"errno {errno.EACCES}" and not (outside / "x.sock").exists(), out
     # abstract and autobind stay as they are
     assert any(n == "bind" and (a or "").startswith("@tj-h4-") and g is None for n, a, g, _r in pol.seen), pol.seen
     assert ("bind", "", None, {}) in pol.seen, pol.seen
