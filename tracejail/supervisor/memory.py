@@ -19,7 +19,8 @@ PATH_MAX = 4096                 # includes the NUL
 MAX_ARG_STRLEN = 32 * PAGE      # execve: one argv/envp string
 ARGV_MAX_BYTES = 8 << 20        # bound on all strings of one argv/envp array together
 ARGV_MAX_COUNT = 1 << 20
-TASK_SIZE = 0x00007FFFFFFFF000  # x86_64 user address space end: above it copy_from_user faults
+TASK_SIZE = 0x00007FFFFFFFF000
+FIRST_READ = 256                # first chunk of a string; never crosses a page (same EFAULT answer)  # x86_64 user address space end: above it copy_from_user faults
 
 _use_mem_fallback = False
 
@@ -55,8 +56,10 @@ def read_string(pid: int, addr: int, limit: int = PATH_MAX, toolong: int = errno
         raise ArgFault(errno.EFAULT, "NULL pointer")
     parts = []
     got = 0
+    first = FIRST_READ               # most paths are short: copy 256 bytes, not the page's rest
     while got < limit:
-        n = min(PAGE - (addr % PAGE), limit - got)
+        n = min(PAGE - (addr % PAGE), limit - got, first)
+        first = PAGE
         data = _chunk(pid, addr, n)
         if data is None:
             raise ArgFault(errno.EFAULT, f"unreadable memory at {addr:#x}")
