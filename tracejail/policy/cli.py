@@ -255,14 +255,8 @@ def parse_call(text: str):
     p = Parser(toks, Program())
     t = p.tok
     if p.at("SYSCALL", "IDENT"):
-        p.advance()
-        p.expect("[")
-        n = p.tok
-        if n.kind != "NUMBER":
-            p.fail("expected a syscall number")
-        p.advance()
-        p.expect("]")
-        nr, name = n.value, syscalls.name_of(n.value)
+        nr = p.syscall_index()
+        name = syscalls.name_of(nr)
     else:
         name = p.ident("a syscall name").value
         nr = syscalls.nr_of(name)

@@ -206,18 +206,22 @@ class Parser:
         raise err(t.loc, f"unknown action `{t.value}'")
 
     # ------------------------------------------------------------ rules
+    def syscall_index(self) -> int:
+        """``SYSCALL[n]`` at the current token: consume it, return n."""
+        self.advance()
+        self.expect("[")
+        n = self.tok
+        if n.kind != "NUMBER":
+            self.fail("expected a syscall number")
+        self.advance()
+        self.expect("]")
+        return n.value
+
     def syscall_rule(self) -> RuleAst:
         t = self.tok
         custom = False
         if self.at("SYSCALL", "IDENT"):
-            self.advance()
-            self.expect("[")
-            n = self.tok
-            if n.kind != "NUMBER":
-                self.fail("expected a syscall number")
-            self.advance()
-            self.expect("]")
-            name, nr, custom = None, n.value, True
+            name, nr, custom = None, self.syscall_index(), True
         else:
             nt = self.ident("a syscall name")
             if nt.value in KEYWORDS:
