@@ -1,7 +1,6 @@
 """learn -> run round trips on real programs, merge, and refusal of what was not learned."""
 import re
 
-import pytest
 
 JAIL = ["-R", "/bin", "-R", "/lib", "-R", "/lib64", "-R", "/usr", "-R", "/etc", "-T", "/tmp"]
 

@@ -11,7 +11,6 @@ import time
 
 from test_supervisor_core import ListAudit, PrefixPolicy, lines, supervise, tree  # noqa: F401
 from tracejail.config import JailConfig
-from tracejail.verdict import Verdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

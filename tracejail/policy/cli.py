@@ -200,7 +200,6 @@ class EvalCall:
         return [x.encode() for x in (v if isinstance(v, list) else [v])]
 
     def sockaddr(self, i, len_i):
-        from tracejail.verdict import SockAddr
         v = self._mem(i, "sockaddr")
         if isinstance(v, list):
             v = v[0] if v else ""

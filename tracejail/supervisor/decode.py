@@ -425,7 +425,6 @@ _SPECS = {
     "pwrite64": "fd:fd buf:ptr count:uint offset:int64",
     "munmap": "addr:ptr length:uint",
     "brk": "addr:ptr",
-    "exit_group": "status:int",
 }
 
 _KINDS = {

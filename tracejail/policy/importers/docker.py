@@ -286,7 +286,7 @@ def to_policy_text(profile: dict, source: str = "profile.json", caps=None) -> st
     name = _policy_name(source)
     out = [f"// Imported from the Docker/OCI seccomp profile {os.path.basename(source)} by `tracejail policy import`.",
            f"// defaultAction {profile['defaultAction']} -> DEFAULT {default}",
-           f"// Architecture: x86_64 only; i386/x32 syscalls are killed by tracejail's ABI check.",
+           "// Architecture: x86_64 only; i386/x32 syscalls are killed by tracejail's ABI check.",
            f"// Capabilities counted as held for includes/excludes: {', '.join(sorted(caps)) or 'none (the jail drops all)'}"]
     if skipped_names:
         out.append(f"// Not on x86_64, skipped ({len(skipped_names)}): {' '.join(skipped_names)}")
