@@ -23,6 +23,7 @@ Why it looks like this:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -74,6 +75,22 @@ def _clean(v):
 
 def _tick():
     """A Python-level call: lets pending signal handlers run *now* (RESUME checks them)."""
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Defer tracejail's own signals (the runner's kill/timeout handlers may call
+    end()) while the buffer is being changed.  Handlers already pending run first,
+    not inside.  Only the main thread runs Python signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
+    try:
+        _tick()
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 _ARG_KEY: dict = {}           # (syscall, index) -> '"argname"' (JSON-ready), filled on first use
@@ -172,31 +189,25 @@ class AuditLog:
         with self._lock:
             if self._flushing or not self._buf or self._fd is None:
                 return
-            main = threading.current_thread() is threading.main_thread()
-            old = None
-            try:
-                if main:
-                    old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
-                    _tick()                   # handlers already pending run before, not inside
+            with _signals_held():
                 self._flushing = True
-                self._format_raw()
-                while self._buf and self._fd is not None:
-                    k = len(self._buf)
-                    data = "".join(self._buf[:k]).encode("ascii")
-                    self._write_all(data)
-                    newc = self._committed + len(data)
-                    rest = self._buf[k:]
-                    # one step, no call in between: a handler cannot see half of it
-                    self._buf, self._committed = rest, newc
-                    self._buflen = sum(map(len, rest))
-            except OSError as e:
-                self._fail(e)
-                if raising:
-                    raise AuditWriteError(f"audit: cannot write {self.path}: {e.strerror}") from None
-            finally:
-                self._flushing = False
-                if old is not None:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                try:
+                    self._format_raw()
+                    while self._buf and self._fd is not None:
+                        k = len(self._buf)
+                        data = "".join(self._buf[:k]).encode("ascii")
+                        self._write_all(data)
+                        newc = self._committed + len(data)
+                        rest = self._buf[k:]
+                        # one step, no call in between: a handler cannot see half of it
+                        self._buf, self._committed = rest, newc
+                        self._buflen = sum(map(len, rest))
+                except OSError as e:
+                    self._fail(e)
+                    if raising:
+                        raise AuditWriteError(f"audit: cannot write {self.path}: {e.strerror}") from None
+                finally:
+                    self._flushing = False
 
     def _write_all(self, data: bytes) -> None:
         """Write data after self._committed bytes.  If an earlier flush was cut
@@ -298,24 +309,18 @@ class AuditLog:
         """Queued syscall entries -> lines, in place and in order."""
         if self._formatting or not self._nraw:
             return
-        main = threading.current_thread() is threading.main_thread()
-        old = None
-        try:
-            if main:
-                old = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCK)
-                _tick()
+        with _signals_held():
             self._formatting = True
-            buf = self._buf
-            line_for = self._line_for
-            for j in range(len(buf)):
-                e = buf[j]
-                if e.__class__ is list:
-                    buf[j] = line_for(e)      # a single store: formatted exactly once
-            self._nraw = 0
-        finally:
-            self._formatting = False
-            if old is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            try:
+                buf = self._buf
+                line_for = self._line_for
+                for j in range(len(buf)):
+                    e = buf[j]
+                    if e.__class__ is list:
+                        buf[j] = line_for(e)      # a single store: formatted exactly once
+                self._nraw = 0
+            finally:
+                self._formatting = False
         if self._buflen >= self._flush_at:
             self._flush()
 
