@@ -13,9 +13,6 @@ syscall that disagrees to the supervisor (fail closed, never silently wrong).
 """
 from __future__ import annotations
 
-import hashlib
-import random
-import tempfile
 from dataclasses import dataclass, field
 
 from tracejail.errors import PolicyError
@@ -514,6 +511,7 @@ class _RuleRejected(Exception):
 
 
 def _export(f, pfc: bool = False) -> bytes:
+    import tempfile     # here, not at the top: a cached policy (run path) never exports
     with tempfile.TemporaryFile() as t:
         (f.export_pfc if pfc else f.export_bpf)(t)
         t.seek(0)
@@ -531,6 +529,7 @@ class CompiledPolicy:
         self.bpf: bytes = b""
         self._filter = None
         self._insns = None
+        import hashlib
         h = hashlib.sha256()
         for name, text in program.sources:
             h.update(name.encode("utf-8", "replace") + b"\0" + text.encode() + b"\0")
@@ -749,6 +748,7 @@ def _verified_marker(cp: CompiledPolicy):
     directory owned by us and writable by nobody else is trusted; the filter
     itself is always generated afresh, so a forged marker can only skip a
     consistency check, never change a verdict."""
+    import hashlib
     import os
     from pathlib import Path
 
@@ -778,6 +778,7 @@ def _remember_verified(marker) -> None:
 def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
     """Emulator vs interpreter on boundary values for every syscall with kernel arg rules."""
     bad = []
+    import random
     rnd = random.Random(0x7A11)
     plain = [nr for nr, route in routes.items() if not any(c for _, c in route.kernel_rules)]
     # unconditional rules: a sample is enough (startup time; the property tests cover all)
