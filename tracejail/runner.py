@@ -61,10 +61,9 @@ def run(config) -> int:
     from tracejail.jail.launcher import Launcher
     from tracejail.jail.log import log
 
-    policy = policy_mod.load_for_config(config)
-    compiled = policy_mod.compile_policy(policy, trace_all=config.audit_all,
-                                         trace_denials=config.permissive,
-                                         trace_extra=inject_syscalls(config.inject))
+    compiled = policy_mod.load_compiled_for_config(config, trace_all=config.audit_all,
+                                                   trace_denials=config.permissive,
+                                                   trace_extra=inject_syscalls(config.inject))
     supervised = config.mode == "o"
     if not supervised and compiled.needs_supervisor:
         raise UsageError("this policy needs the ptrace supervisor (it has TRACE rules, --audit-all, "

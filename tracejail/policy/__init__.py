@@ -6,6 +6,7 @@ API (kept from the stub contract):
     pol = load_policy_text(text, name="<string>")
     pol = load_for_config(config)       # -P / --seccomp_policy / --seccomp_string / shipped default
     cp = compile_policy(pol, trace_all=False, trace_denials=False, trace_extra=())
+    cp = load_compiled_for_config(config, trace_all=..., ...)   # both, cached (run path)
         cp.bpf: bytes              # struct sock_filter[] to load with seccomp(2) (arch check included)
         cp.needs_supervisor: bool  # any path to SECCOMP_RET_TRACE
         cp.digest: str             # sha256 of the policy source(s) and compile options
@@ -99,6 +100,17 @@ def compile_policy(pol, trace_all: bool = False, trace_denials: bool = False, tr
     if pol is None:
         raise PolicyError("no policy to compile")
     return _compile(pol, trace_all=trace_all, trace_denials=trace_denials, trace_extra=trace_extra)
+
+
+def load_compiled_for_config(config, trace_all: bool = False, trace_denials: bool = False,
+                             trace_extra=(), **options):
+    """compile_policy(load_for_config(config), ...) for the run path, through the
+    compiled-policy cache (tracejail.policy.cache): every input of the parse and
+    every option is part of the key; TRACEJAIL_NO_CACHE=1 bypasses it.  Further
+    keyword options go to compile_policy unchanged (and into the key)."""
+    from tracejail.policy.cache import compiled_for_config
+    return compiled_for_config(config, trace_all=bool(trace_all), trace_denials=bool(trace_denials),
+                               trace_extra=tuple(trace_extra), **options)
 
 
 def format_policy(program) -> str:

@@ -581,7 +581,23 @@ class CompiledPolicy:
 
     @property
     def pfc(self) -> str:
-        return _export(self._filter, pfc=True).decode("utf-8", "replace") if self._filter else ""
+        if self._filter is None:        # unpickled from the cache: the text saved with it
+            return getattr(self, "_pfc", "")
+        return _export(self._filter, pfc=True).decode("utf-8", "replace")
+
+    def __getstate__(self):
+        """For tracejail.policy.cache: the libseccomp filter (ctypes) stays behind,
+        its PFC text goes along; the interpreter is rebuilt from the rules on load and
+        the per-syscall fast functions (_fast) on first use."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_filter", "_insns", "interpreter", "_fast")}
+        state["_pfc"] = self.pfc
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._filter = self._insns = None
+        self.interpreter = Interpreter(self.program.rules, self.program.default_action)
 
     def route(self, nr: int) -> Route | None:
         return self.routes.get(nr)
@@ -749,18 +765,12 @@ def _verified_marker(cp: CompiledPolicy):
     itself is always generated afresh, so a forged marker can only skip a
     consistency check, never change a verdict."""
     import hashlib
-    import os
     from pathlib import Path
 
     from tracejail import __version__
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = Path(base) / "tracejail" / "verified"
-    try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = d.stat()
-    except OSError:
-        return None
-    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+    from tracejail.policy.cache import private_dir
+    d = private_dir("verified")
+    if d is None:
         return None
     key = hashlib.sha256(cp.bpf + cp.digest.encode() + __version__.encode()
                          + Path(__file__).read_bytes()).hexdigest()
