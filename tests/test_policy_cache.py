@@ -298,3 +298,33 @@ def test_only_the_newest_entries_are_kept(entries_dir, monkeypatch):
     assert len(entries(entries_dir)) == 3
     assert cached(load_compiled_for_config(configs[-1], **OPTS))
     assert not cached(load_compiled_for_config(configs[0], **OPTS))
+
+
+def test_code_python_and_libseccomp_changes_are_misses(entries_dir, strict, tmp_path, monkeypatch):
+    """Stand-ins for tracejail's policy code and for libseccomp: editing the code,
+    another Python or a replaced library never reuses an entry."""
+    import shutil
+    import sys
+    code = tmp_path / "pkg" / "policy"
+    code.mkdir(parents=True)
+    for f in os.listdir(cache._HERE):
+        if f.endswith(".py"):
+            shutil.copy(os.path.join(cache._HERE, f), code / f)
+    shutil.copy(os.path.join(cache._HERE, "..", "verdict.py"), code.parent / "verdict.py")
+    lib = tmp_path / "libseccomp.so.2"
+    lib.write_bytes(b"\x7fELF v1")
+    monkeypatch.setattr(cache, "_HERE", str(code))
+    monkeypatch.setattr(cache, "_libseccomp_files", lambda: [str(lib)])
+    load_compiled_for_config(strict, **OPTS)
+    assert cached(load_compiled_for_config(strict, **OPTS))
+    with open(code / "interpreter.py", "a") as f:
+        f.write("# changed\n")
+    assert not cached(load_compiled_for_config(strict, **OPTS))
+    assert cached(load_compiled_for_config(strict, **OPTS))
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert not cached(load_compiled_for_config(strict, **OPTS))
+    assert cached(load_compiled_for_config(strict, **OPTS))
+    lib.unlink()
+    lib.write_bytes(b"\x7fELF v2")       # an upgrade: a new file in its place
+    assert not cached(load_compiled_for_config(strict, **OPTS))
+    assert cached(load_compiled_for_config(strict, **OPTS))

@@ -23,7 +23,7 @@ import os
 import stat
 import sys
 
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 KEEP = 32
 MAGIC = b"tracejail-policy-cache\n"
 MAX_ENTRY_BYTES = 64 << 20
@@ -174,9 +174,18 @@ def make_key(config, options: dict):
     return _sha(repr(parts).encode()), spec
 
 
+def _identity(path: str):
+    """A file's identity without reading it (a package upgrade writes a new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _libseccomp_files() -> list[str] | None:
     """pyseccomp's module and the libseccomp it mapped (plus the loader cache that
-    picked it): hashed into the entry so a library upgrade is a miss."""
+    picked it): their identities go into the entry so a library upgrade is a miss."""
     import pyseccomp
     libs = set()
     try:
@@ -222,9 +231,12 @@ def load(key: str):
         meta = loads(body[8:8 + mlen])
         if not isinstance(meta, dict) or meta.get("key") != key:
             return None
-        for path, digest in meta["files"]:
+        for path, digest in meta["files"]:       # the policy sources: bytes
             b = _read_regular(path, MAX_ENTRY_BYTES)
             if b is None or _sha(b) != digest:
+                return None
+        for path, ident in meta["libs"]:         # pyseccomp, libseccomp: identity
+            if _identity(path) != ident:
                 return None
         from tracejail.policy.compiler import CompiledPolicy
         cp = loads(body[8 + mlen:])
@@ -256,17 +268,16 @@ def store(key: str, spec, program, cp) -> bool:
             if not stat.S_ISREG(st.st_mode):
                 return False       # a pipe or device: not something we can re-check
             files.append((path, _sha(text.encode("utf-8"))))
-        libs = _libseccomp_files()
-        if libs is None:
+        paths = _libseccomp_files()
+        if paths is None:
             return False
-        for path in libs:
-            b = _read_regular(path, MAX_ENTRY_BYTES)
-            if b is None:
-                return False
-            files.append((path, _sha(b)))
+        libs = [(path, _identity(path)) for path in paths]
+        if any(ident is None for _, ident in libs):
+            return False
         # the header (key, files to re-check) is its own pickle with its length in
         # front, so a miss is decided before the policy objects are unpickled
-        meta = pickle.dumps({"key": key, "files": files}, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = pickle.dumps({"key": key, "files": files, "libs": libs},
+                            protocol=pickle.HIGHEST_PROTOCOL)
         body = len(meta).to_bytes(8, "little") + meta + \
             pickle.dumps(cp, protocol=pickle.HIGHEST_PROTOCOL)
         data = MAGIC + _sha(body).encode() + body

@@ -587,17 +587,15 @@ class CompiledPolicy:
 
     def __getstate__(self):
         """For tracejail.policy.cache: the libseccomp filter (ctypes) stays behind,
-        its PFC text goes along; the interpreter is rebuilt from the rules on load and
-        the per-syscall fast functions (_fast) on first use."""
-        state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_filter", "_insns", "interpreter", "_fast")}
+        its PFC text goes along; the per-syscall fast functions (_fast) and the
+        decoded BPF are rebuilt on first use."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_filter", "_insns", "_fast")}
         state["_pfc"] = self.pfc
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._filter = self._insns = None
-        self.interpreter = Interpreter(self.program.rules, self.program.default_action)
 
     def route(self, nr: int) -> Route | None:
         return self.routes.get(nr)
