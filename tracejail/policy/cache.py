@@ -44,17 +44,16 @@ def _trusted(st) -> bool:
     return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def private_dir(name: str):
-    """``<cache_root>/<name>`` as a Path, created 0700; None when caching is off
+def private_dir(name: str) -> str | None:
+    """``<cache_root>/<name>``, created 0700; None when caching is off
     (TRACEJAIL_NO_CACHE) or the directory is not ours alone (then nothing in it
     may be trusted)."""
     if not enabled():
         return None
-    from pathlib import Path
-    d = Path(cache_root()) / name
+    d = os.path.join(cache_root(), name)
     try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = d.lstat()
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        st = os.lstat(d)
     except OSError:
         return None
     if not stat.S_ISDIR(st.st_mode) or not _trusted(st):

@@ -772,7 +772,7 @@ def _verified_marker(cp: CompiledPolicy):
         return None
     key = hashlib.sha256(cp.bpf + cp.digest.encode() + __version__.encode()
                          + Path(__file__).read_bytes()).hexdigest()
-    return d / key
+    return Path(d) / key
 
 
 def _remember_verified(marker) -> None:
