@@ -14,6 +14,7 @@ from typing import Protocol
 # KILL_PROCESS alike (a half-killed jail is not a state we want).
 ACTIONS = ("ALLOW", "LOG", "ERRNO", "TRAP", "TRACE", "USER_NOTIF",
            "KILL", "KILL_THREAD", "KILL_PROCESS")
+ALLOWING = frozenset(("ALLOW", "LOG", "TRACE", "USER_NOTIF"))
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Verdict:
 
     @property
     def allows(self) -> bool:
-        return self.action in ("ALLOW", "LOG", "TRACE", "USER_NOTIF")
+        return self.action in ALLOWING
 
     @property
     def kills(self) -> bool:

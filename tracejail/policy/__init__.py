@@ -95,11 +95,13 @@ def load_for_config(config):
     return load_policy_file(default_policy_path(), mounts=mounts)
 
 
-def compile_policy(pol, trace_all: bool = False, trace_denials: bool = False, trace_extra=()):
+def compile_policy(pol, trace_all: bool = False, trace_denials: bool = False, trace_extra=(),
+                   watch=()):
     from tracejail.policy.compiler import compile_policy as _compile
     if pol is None:
         raise PolicyError("no policy to compile")
-    return _compile(pol, trace_all=trace_all, trace_denials=trace_denials, trace_extra=trace_extra)
+    return _compile(pol, trace_all=trace_all, trace_denials=trace_denials, trace_extra=trace_extra,
+                    watch=watch)
 
 
 def load_compiled_for_config(config, trace_all: bool = False, trace_denials: bool = False,

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracejail.errors import PolicyError
-from tracejail.policy import bpf, syscalls
+from tracejail.policy import bpf, pyfast, syscalls
 from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program,
                                   is_memory_expr)
 from tracejail.policy.interpreter import IntCall, Interpreter, NeedsMemory
-from tracejail.verdict import Verdict
+from tracejail.verdict import ALLOWING, Verdict
 
 U64 = (1 << 64) - 1
 U32 = 0xFFFFFFFF
@@ -518,6 +518,9 @@ def _export(f, pfc: bool = False) -> bytes:
         return t.read()
 
 
+_UNBUILT = object()
+
+
 class CompiledPolicy:
     """The result of compile_policy: BPF bytes + exact decision function."""
 
@@ -557,6 +560,16 @@ class CompiledPolicy:
             (r for r in self.program.rules if r.tag == tag), None)
 
     def decide(self, call) -> Verdict:
+        """The interpreter's verdict; per syscall, through its rules compiled to
+        one Python function (tracejail.policy.pyfast) when they allow it."""
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self._fast = {}
+        fn = fast.get(call.nr, _UNBUILT)
+        if fn is _UNBUILT:
+            fn = fast[call.nr] = pyfast.build_for(self.interpreter, call.nr)
+        if fn is not None and getattr(call, "arch", "x86_64") == "x86_64":
+            return fn(call)
         return self.interpreter.decide(call)
 
     def kernel_verdict(self, nr: int, arch: str = "x86_64", args=()) -> Verdict:
@@ -627,20 +640,39 @@ class CompiledPolicy:
         return same, k, i
 
 
-def compile_policy(program: Program, trace_all: bool = False, trace_denials: bool = False,
-                   trace_extra=()) -> CompiledPolicy:
-    options = {"trace_all": bool(trace_all), "trace_denials": bool(trace_denials),
-               "trace_extra": tuple(sorted(trace_extra))}
-    cp = CompiledPolicy(program, options)
-    extra_nrs = set()
-    for name in trace_extra:
+def _nrs(names) -> set[int]:
+    out = set()
+    for name in names:
         nr = syscalls.nr_of(name)
         if nr is None:
             if isinstance(name, int) or str(name).isdigit():
                 nr = int(name)
             else:
                 raise PolicyError(f"unknown syscall `{name}' in trace list")
-        extra_nrs.add(nr)
+        out.add(nr)
+    return out
+
+
+def may_allow(rules, default: Action) -> bool:
+    """Could some call of a syscall with these rules be allowed (any arguments)?"""
+    for r in rules:
+        if r.action.kind in ALLOWING:
+            return True
+        if r.expr is None:
+            return False
+    return default.kind in ALLOWING
+
+
+def compile_policy(program: Program, trace_all: bool = False, trace_denials: bool = False,
+                   trace_extra=(), watch=()) -> CompiledPolicy:
+    """``trace_extra``: syscalls always decided by the supervisor (--inject).
+    ``watch``: syscalls the supervisor must see whenever the policy may allow
+    them (it notes their side effects, e.g. async I/O set-up); when the policy
+    never allows them they stay in the kernel."""
+    options = {"trace_all": bool(trace_all), "trace_denials": bool(trace_denials),
+               "trace_extra": tuple(sorted(trace_extra)), "watch": tuple(sorted(watch))}
+    cp = CompiledPolicy(program, options)
+    extra_nrs = _nrs(trace_extra)
 
     by_nr: dict[int, list] = {}
     for r in program.rules:
@@ -653,6 +685,9 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
     else:
         fdefault = _kernel_action(pdef, trace_denials)
     forced: dict[int, str] = {nr: "in the trace list (--inject/--trace)" for nr in extra_nrs}
+    for nr in _nrs(watch) - extra_nrs:
+        if trace_denials or may_allow(by_nr.get(nr, []), pdef):
+            forced[nr] = "watched: the supervisor notes what it sets up (async I/O)"
 
     use_block: set[int] = set()
     for _attempt in range(64):
