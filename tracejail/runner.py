@@ -61,10 +61,13 @@ def run(config) -> int:
     from tracejail.jail.launcher import Launcher
     from tracejail.jail.log import log
 
+    supervised = config.mode == "o"
+    if supervised:
+        from tracejail.supervisor.loop import WATCHED
     compiled = policy_mod.load_compiled_for_config(config, trace_all=config.audit_all,
                                                    trace_denials=config.permissive,
-                                                   trace_extra=inject_syscalls(config.inject))
-    supervised = config.mode == "o"
+                                                   trace_extra=inject_syscalls(config.inject),
+                                                   watch=WATCHED if supervised else ())
     if not supervised and compiled.needs_supervisor:
         raise UsageError("this policy needs the ptrace supervisor (it has TRACE rules, --audit-all, "
                          "--permissive or --inject); -Me runs without one: use -Mo")
@@ -123,6 +126,8 @@ def run(config) -> int:
         if supervised:
             from tracejail.supervisor import Supervisor
             sup = Supervisor(compiled, audit, config)
+            if launcher.cgroup is not None:
+                sup.count_tasks_with(launcher.cgroup.pids_current_path())
             try:
                 sup.attach(pid)
             except OSError as e:

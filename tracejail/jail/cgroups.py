@@ -119,6 +119,14 @@ class Cgroup:
         for d in self.dirs:
             _write(d + "/cgroup.procs", os.getpid())
 
+    def pids_current_path(self) -> str | None:
+        """The kernel's live task count of the jail (threads included), if a pids
+        controller is attached: the supervisor reads it to know a task is alone."""
+        for d in self.dirs:
+            if os.path.exists(d + "/pids.current"):
+                return d + "/pids.current"
+        return None
+
     def procs(self) -> set[int]:
         out: set[int] = set()
         for d in self.dirs:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from tracejail.errors import TracejailError
 from tracejail.supervisor import ptrace_api as pt
 from tracejail.supervisor.call import TraceeCall
+from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
 from tracejail.supervisor.tracees import Tracee
 from tracejail.verdict import ArgFault, Verdict
 
@@ -55,7 +56,14 @@ FAULT_SIGS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIG
                         signal.SIGSYS))
 OPEN_CALLS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0}
 EXEC_CALLS = {"execve": 0, "execveat": 1}
-ROOT_CHANGERS = frozenset(("chroot", "pivot_root", "setns", "unshare", "mount", "umount2"))
+# Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
+# reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
+# them routed here whenever the policy may allow them: once one is allowed,
+# "the task is alone" no longer means nothing can change its memory.
+ASYNC_SETUP = ("io_setup", "io_uring_setup", "userfaultfd", "perf_event_open", "bpf")
+_ASYNC = frozenset(ASYNC_SETUP)
+_MOUNTS = frozenset(MOUNT_CHANGERS)
+WATCHED = ASYNC_SETUP + MOUNT_CHANGERS      # the runner's compile_policy(watch=...)
 CLONE_UNTRACED = 0x00800000
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -105,6 +113,9 @@ class Supervisor:
         self.audit_results = bool(getattr(config, "audit_results", False))
         self.permissive = bool(getattr(config, "permissive", False))
         self.max_violations = getattr(config, "max_violations", None)
+        self.async_io = False    # an ASYNC_SETUP call was allowed: see _alone()
+        self.view = MountView()  # stable directories, walk cache (off once mounts change)
+        self._count_fd = None    # the jail cgroup's pids.current
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -115,6 +126,24 @@ class Supervisor:
     def attach(self, pid: int) -> None:
         pt.seize(pid)
         self.main_pid = pid
+
+    def count_tasks_with(self, path: str | None) -> None:
+        """Where the kernel counts the jail's live tasks (cgroup pids.current)."""
+        if path is not None and self._count_fd is None:
+            self._count_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def _alone(self) -> bool:
+        """Is the stopped task the only one in the jail, with no kernel-side
+        writer of its memory?  Then nothing can swap a path component or flip
+        an argument between the verdict and the kernel's own lookup.  The
+        kernel's count, not ours: it includes children whose first stop we
+        have not seen yet (hole H3) and any untraced ones."""
+        if self._count_fd is None or self.async_io:
+            return False
+        try:
+            return os.pread(self._count_fd, 16, 0) == b"1\n"
+        except OSError:
+            return False
 
     def kill_all(self, reason: str | None = None) -> None:
         """SIGKILL every jailed task.  Async-signal-safe in the Python sense:
@@ -150,6 +179,9 @@ class Supervisor:
         finally:
             if timer is not None:
                 timer.cancel()
+            if self._count_fd is not None:
+                os.close(self._count_fd)
+                self._count_fd = None
         return outcome
 
     # -- the loop ----------------------------------------------------------
@@ -181,7 +213,7 @@ class Supervisor:
         return self.outcome
 
     def _new_tracee(self, tid: int) -> Tracee:
-        t = self.tracees[tid] = Tracee(tid)
+        t = self.tracees[tid] = Tracee(tid, self.view)
         g = self.groups.get(t.tgid)
         if g is None:
             g = self.groups[t.tgid] = set()
@@ -456,14 +488,15 @@ class Supervisor:
                     return
             if self.killing:
                 return
-            if name in ROOT_CHANGERS:
+            if name in _MOUNTS:
                 t.resolver.close()
-            # H3: always re-check a path-decided open on the fd the kernel returns.
-            # "Alone in the jail" is not knowable here: a just-forked child whose
-            # first stop is still queued (waitpid starves it behind the opener) is
-            # resumed by this loop, and may swap a symlink, after this verdict but
-            # before the opener's own lookup in the kernel (seen under CPU load).
-            verify = call.resolved is not None and name in OPEN_CALLS
+                self.view.disable()
+            elif name in _ASYNC:
+                self.async_io = True
+            # H3: re-check a path-decided open on the fd the kernel returns unless
+            # the task is alone (kernel count: our own misses a just-forked child
+            # whose first stop is still queued behind the opener's stops).
+            verify = call.resolved is not None and name in OPEN_CALLS and not self._alone()
             if name in EXEC_CALLS:
                 t.exec_check = (call, v) if call.resolved is not None else None
                 if self.audit is not None:

@@ -114,14 +114,15 @@ class Resolver:
     """Path resolution for one tracee task (tid, plus its pid/tgid inside its
     own pid namespace, needed to map /proc/self)."""
 
-    __slots__ = ("tid", "nspid", "nstgid", "_root", "_fd")
+    __slots__ = ("tid", "nspid", "nstgid", "_root", "_fd", "view")
     cached_fds = 0          # root fds kept open across stops, all tracees together
     MAX_CACHED_FDS = 256
 
-    def __init__(self, tid: int, nspid: int, nstgid: int):
+    def __init__(self, tid: int, nspid: int, nstgid: int, view=None):
         self.tid, self.nspid, self.nstgid = tid, nspid, nstgid
         self._root = None
         self._fd = None
+        self.view = view        # the jail's MountView (walk cache), or None
 
     def _rootfd(self) -> tuple[int, bool]:
         """An O_PATH fd of the tracee's root, cached (saves a /proc lookup per
@@ -223,6 +224,16 @@ class Resolver:
             raise ArgFault(errno.ENOENT, "empty path")
         path = os.fsdecode(raw)
         absolute = path.startswith("/")
+        view = self.view
+        if absolute and not in_root and view is not None and view.enabled:
+            key = (raw, follow)
+            hit = view.walk(key)
+            if hit is not None:
+                return hit
+            if not view.load(self.tid):
+                view = None
+        else:
+            view = None
         comps: list[str] = [] if absolute and not in_root else self._start(dirfd)
         floor = len(comps) if in_root else 0
         if absolute:
@@ -233,13 +244,20 @@ class Resolver:
             follow = True                    # a trailing slash always follows
         rootfd, close = self._rootfd()
         try:
-            return self._walk(rootfd, comps, todo, floor, follow)
+            result, stable = self._walk(rootfd, comps, todo, floor, follow, view)
         finally:
             if close:
                 os.close(rootfd)
+        if stable:
+            view.remember(key, result)
+        return result
 
-    def _walk(self, rootfd: int, comps: list[str], todo: list[str], floor: int, follow: bool) -> str:
+    def _walk(self, rootfd: int, comps: list[str], todo: list[str], floor: int, follow: bool,
+              view=None) -> tuple[str, bool]:
+        """(resolved path, stable): stable if a view was given and every lookup
+        happened in a directory it calls stable (then the answer can be cached)."""
         links = 0
+        stable = view is not None
         while todo:
             name = todo.pop()
             if name == ".":
@@ -252,6 +270,8 @@ class Resolver:
             if not todo and not follow:
                 break
             full = "/".join(comps)
+            if stable and not view.stable_dir("/" + full[:-len(name) - 1]):
+                stable = False
             try:
                 st = os.lstat(full, dir_fd=rootfd)
             except (FileNotFoundError, NotADirectoryError):
@@ -273,6 +293,8 @@ class Resolver:
             if links > MAXSYMLINKS:
                 raise ArgFault(errno.ELOOP, "too many symbolic links")
             comps.pop()
+            if st.st_size == 0:
+                stable = False               # procfs: per-task answers, never cached
             if st.st_size == 0 and name in ("self", "thread-self"):
                 target = str(self.nstgid) if name == "self" else f"{self.nstgid}/task/{self.nspid}"
             else:
@@ -281,7 +303,7 @@ class Resolver:
                     # a /proc magic link: jump to the object it names
                     obj = self._magic(full, rootfd)
                     if not todo:
-                        return obj
+                        return obj, False
                     comps = self._dir_comps(obj)
                     continue
             if target.startswith("/"):
@@ -290,7 +312,7 @@ class Resolver:
             if target.endswith("/") and not todo:
                 follow = True
             todo.extend(reversed(parts))
-        return "/" + "/".join(comps)
+        return "/" + "/".join(comps), stable
 
     def _magic(self, full: str, rootfd: int) -> str:
         try:

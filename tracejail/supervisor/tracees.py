@@ -27,10 +27,11 @@ def _status_ids(tid: int) -> tuple[int, int, int]:
 
 class Tracee:
     __slots__ = ("tid", "tgid", "resolver", "pending", "exec_check", "counts", "started",
-                 "held", "frozen")
+                 "held", "frozen", "view")
 
-    def __init__(self, tid: int):
+    def __init__(self, tid: int, view=None):
         self.tid = tid
+        self.view = view          # the jail's MountView, shared by every resolver
         self.started = False
         self.pending = None       # (call, verdict, mode) awaiting the syscall-exit stop
         self.exec_check = None    # (call, verdict) of an allowed execve, checked at the exec event
@@ -46,4 +47,4 @@ class Tracee:
         except (FileNotFoundError, ProcessLookupError):
             tgid, nstgid, nspid = self.tid, self.tid, self.tid
         self.tgid = tgid
-        self.resolver = Resolver(self.tid, nspid, nstgid)
+        self.resolver = Resolver(self.tid, nspid, nstgid, self.view)
