@@ -1,0 +1,101 @@
+"""The supervisor's shortcuts must never change a verdict.
+
+- Path walks are cached only when every lookup happened in a directory no jailed
+  process can change (tracejail.supervisor.mountview): a read-only bind that has a
+  writable alias of the same tree in the jail is NOT such a directory, so a
+  symlink re-pointed through the writable alias is seen at once.
+- The post-open fd re-check is skipped only for a task alone in the jail (kernel
+  pids count); the multi-process races stay covered by test_threat_paths (C18).
+- Syscalls that set up kernel-side writers of a task's memory (AIO, io_uring...)
+  or change mounts reach the supervisor whenever the policy may allow them.
+"""
+from __future__ import annotations
+
+import os
+
+from tracejail.policy import compile_policy, load_policy_text
+from tracejail.supervisor.loop import WATCHED
+from tracejail.supervisor.mountview import parse_mountinfo
+
+POLICY = """
+POLICY t {
+  ERRNO(EACCES) { openat { path(filename) in ["/ro/secret.txt", "/rw/secret.txt"] } }
+}
+USE t DEFAULT ALLOW
+"""
+
+
+def _tree(tmp_path):
+    d = tmp_path / "tree"
+    d.mkdir()
+    (d / "ok.txt").write_text("OK\n")
+    (d / "secret.txt").write_text("SECRET\n")
+    os.symlink("ok.txt", d / "l")
+    os.chmod(d, 0o777)
+    os.chmod(tmp_path, 0o755)
+    return d
+
+
+def _run(tj, cc, tmp_path, mounts, *ops):
+    prog = cc("sv_cache.c")
+    pol = tmp_path / "t.policy"
+    pol.write_text(POLICY)
+    r = tj("run", "-Q", "--no_report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
+           "-R", str(prog.parent), *mounts, "-P", str(pol), "--", str(prog), *ops)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_ro_bind_with_a_writable_alias_is_never_cached(tj, cc, tmp_path):
+    d = _tree(tmp_path)
+    out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro", "-B", f"{d}:/rw"],
+               "open:/ro/l", "open:/ro/l", "relink:secret.txt:/rw/l", "open:/ro/l", "open:/rw/l")
+    lines = out.splitlines()
+    assert lines[:2] == ["OPEN /ro/l ok OK", "OPEN /ro/l ok OK"], out
+    assert lines[2] == "RELINK ok", out
+    # the same path string, now naming the forbidden file: decided on what it names now
+    assert lines[3] == "OPEN /ro/l errno 13", out
+    assert lines[4] == "OPEN /rw/l errno 13", out
+
+
+def test_symlink_in_a_writable_dir_is_walked_every_time(tj, cc, tmp_path):
+    d = _tree(tmp_path)
+    out = _run(tj, cc, tmp_path, ["-B", f"{d}:/rw"],
+               "open:/rw/l", "relink:secret.txt:/rw/l", "open:/rw/l", "relink:ok.txt:/rw/l",
+               "open:/rw/l")
+    assert out.splitlines() == ["OPEN /rw/l ok OK", "RELINK ok", "OPEN /rw/l errno 13",
+                                "RELINK ok", "OPEN /rw/l ok OK"], out
+
+
+def test_read_only_tree_repeated_opens(tj, cc, tmp_path):
+    d = _tree(tmp_path)
+    out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro"],
+               *(["open:/ro/l", "open:/ro/secret.txt"] * 3))
+    assert out.splitlines() == ["OPEN /ro/l ok OK", "OPEN /ro/secret.txt errno 13"] * 3, out
+
+
+def test_mountinfo_stability():
+    info = "\n".join([
+        r"1 0 0:40 / / ro,nosuid - tmpfs tracejail rw",
+        r"2 1 0:41 / /proc ro - proc proc rw",
+        r"3 1 8:1 /usr /usr ro - ext4 /dev/sda1 rw",
+        r"4 1 8:1 /srv/data /data ro - ext4 /dev/sda1 rw",
+        r"5 1 8:1 /srv /rw rw - ext4 /dev/sda1 rw",          # contains /srv/data
+        r"6 1 8:1 /home/x /x ro - ext4 /dev/sda1 rw",
+        r"7 1 8:1 /home/x/sub /x/sub rw - ext4 /dev/sda1 rw",  # inside /home/x
+        r"8 1 8:1 /opt /a\040b ro - ext4 /dev/sda1 ro",
+        r"9 1 0:50 / /net ro - nfs srv:/e rw",
+        r"10 1 8:2 / /other rw - ext4 /dev/sda2 ro",           # read-only superblock
+    ])
+    got = dict(parse_mountinfo(info))
+    assert got == {"/": True, "/proc": False, "/usr": True, "/data": False, "/rw": False,
+                   "/x": False, "/x/sub": False, "/a b": True, "/net": False, "/other": True}
+
+
+def test_watched_syscalls_reach_the_supervisor_only_when_allowed():
+    allow = compile_policy(load_policy_text("ALLOW { read } DEFAULT ALLOW"), watch=WATCHED)
+    deny = compile_policy(load_policy_text(
+        "KILL { io_setup, io_uring_setup, mount } ALLOW { read } DEFAULT ERRNO(1)"), watch=WATCHED)
+    for name, nr in (("io_setup", 206), ("io_uring_setup", 425), ("mount", 165), ("unshare", 272)):
+        assert allow.kernel_verdict(nr).action == "TRACE", name
+        assert deny.kernel_verdict(nr).action != "TRACE", name
