@@ -99,6 +99,15 @@ int main(int argc, char **argv)
         report("clone3 plain", r);
         if (r > 0) waitpid(r, NULL, 0);
     }
+    MODE("clone3_untraced") {
+        struct clone_args ca = {0};
+        ca.flags = CLONE_UNTRACED;
+        ca.exit_signal = SIGCHLD;
+        long r = syscall(SYS_clone3, &ca, sizeof ca);
+        if (r == 0) { say("ESCAPED clone3 untraced child running\n"); _exit(0); }
+        report("clone3 UNTRACED", r);
+        if (r > 0) waitpid(r, NULL, 0);
+    }
     /* A6: io_uring */
     MODE("io_uring_setup") {
         struct io_uring_params p = {0};

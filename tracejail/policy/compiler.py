@@ -455,6 +455,13 @@ ARCH_PREFIX = [
     bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 24),          # args[1], low half
     bpf.jump(bpf.BPF_JMP | bpf.BPF_JSET | bpf.BPF_K, syscalls.SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 1),
     bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.RET_KILL_PROCESS),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),           # A = nr again
+    # clone(flags & CLONE_UNTRACED) -> ERRNO(EPERM): the child would run unseen by the
+    # supervisor, outside the audit and the kernel's count of a lone task (threat #10)
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K, syscalls.CLONE_NR, 0, 3),
+    bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 16),          # args[0], low half
+    bpf.jump(bpf.BPF_JMP | bpf.BPF_JSET | bpf.BPF_K, syscalls.CLONE_UNTRACED, 0, 1),
+    bpf.stmt(bpf.BPF_RET | bpf.BPF_K, bpf.ret_of("ERRNO", 1)),
     bpf.stmt(bpf.BPF_LD | bpf.BPF_W | bpf.BPF_ABS, 0),           # A = nr again for what follows
 ]
 

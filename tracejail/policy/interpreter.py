@@ -289,6 +289,8 @@ class Interpreter:
         if nr == syscalls.SECCOMP_NR and call.args[0] & U32 == syscalls.SECCOMP_SET_MODE_FILTER \
                 and call.args[1] & syscalls.SECCOMP_FILTER_FLAG_NEW_LISTENER:
             return Verdict("KILL_PROCESS", 0, "builtin:seccomp-listener")
+        if nr == syscalls.CLONE_NR and call.args[0] & syscalls.CLONE_UNTRACED:
+            return Verdict("ERRNO", 1, "builtin:clone-untraced")
         ctx: dict = {"addrs": {}}
         vec = self.mmsg.get(nr)
         if vec is None:

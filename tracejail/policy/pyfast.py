@@ -7,7 +7,7 @@ become the source of one flat function, compiled once.  Constants (strings,
 globs, values) live in the function's namespace, never in the source text.
 
 Syscalls whose rules use argv() or sockaddr() predicates, sendmmsg-style
-vectors or the seccomp listener guard keep the interpreter: they are rare on
+vectors or a built-in guard (seccomp listener, clone untraced) keep the interpreter: they are rare on
 hot paths.  The property tests check these functions against the interpreter.
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ def build(nr: int, rules: list, default) -> object:
 def build_for(interpreter, nr: int):
     """The decision function of syscall nr, or None where the interpreter must decide."""
     rules = interpreter.by_nr.get(nr)
-    if not rules or nr == syscalls.SECCOMP_NR or nr in interpreter.mmsg:
+    if not rules or nr in (syscalls.SECCOMP_NR, syscalls.CLONE_NR) or nr in interpreter.mmsg:
         return None
     try:
         return build(nr, rules, interpreter.default)

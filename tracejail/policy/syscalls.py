@@ -131,5 +131,7 @@ SOCKADDR_ARGS = {"connect": (1, 2), "bind": (1, 2), "sendto": (4, 5)}
 # RET_TRACE and could answer for the jail's syscalls, so creating one is
 # killed whatever the policy says (kernel prefix and interpreter alike).
 SECCOMP_NR = 317
+CLONE_NR = 56
+CLONE_UNTRACED = 0x00800000
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 8

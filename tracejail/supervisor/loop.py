@@ -37,6 +37,7 @@ import errno
 import os
 import signal
 import stat
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ EXEC_CALLS = {"execve": 0, "execveat": 1}
 ASYNC_SETUP = ("io_setup", "io_uring_setup", "userfaultfd", "perf_event_open", "bpf")
 _ASYNC = frozenset(ASYNC_SETUP)
 _MOUNTS = frozenset(MOUNT_CHANGERS)
-WATCHED = ASYNC_SETUP + MOUNT_CHANGERS      # the runner's compile_policy(watch=...)
+# clone3's flags are in memory, out of the filter's reach: CLONE_UNTRACED is refused here
+WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_policy(watch=...)
 CLONE_UNTRACED = 0x00800000
+CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
 
@@ -116,6 +119,7 @@ class Supervisor:
         self.async_io = False    # an ASYNC_SETUP call was allowed: see _alone()
         self.view = MountView()  # stable directories, walk cache (off once mounts change)
         self._count_fd = None    # the jail cgroup's pids.current
+        self._solo = None        # tid last found alone; dropped on any other event
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -132,18 +136,26 @@ class Supervisor:
         if path is not None and self._count_fd is None:
             self._count_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
-    def _alone(self) -> bool:
+    def _alone(self, tid: int) -> bool:
         """Is the stopped task the only one in the jail, with no kernel-side
         writer of its memory?  Then nothing can swap a path component or flip
         an argument between the verdict and the kernel's own lookup.  The
         kernel's count, not ours: it includes children whose first stop we
-        have not seen yet (hole H3) and any untraced ones."""
+        have not seen yet (hole H3).  Once seen alone, a task stays alone
+        until the loop sees anything but its seccomp stops: a new task needs
+        a fork event (untraced clones are refused by the filter's guard and,
+        for clone3, in _decide_and_resume)."""
+        if self._solo == tid:
+            return True
         if self._count_fd is None or self.async_io:
             return False
         try:
-            return os.pread(self._count_fd, 16, 0) == b"1\n"
+            alone = os.pread(self._count_fd, 16, 0) == b"1\n"
         except OSError:
             return False
+        if alone:
+            self._solo = tid
+        return alone
 
     def kill_all(self, reason: str | None = None) -> None:
         """SIGKILL every jailed task.  Async-signal-safe in the Python sense:
@@ -195,6 +207,8 @@ class Supervisor:
                 wpid, status = waitpid(-1, pt.WALL)
             except ChildProcessError:
                 break
+            if wpid != self._solo or status >> 8 != SECCOMP_STOP:
+                self._solo = None
             if status & 0x7F == 0x7F:                      # stopped
                 if self.killing:
                     self._sigkill(wpid)
@@ -469,6 +483,8 @@ class Supervisor:
         tid = t.tid
         if name == "clone" and args[0] & CLONE_UNTRACED:
             v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
+        elif name == "clone3" and self._clone3_untraced(call):
+            v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
         else:
             v = self._decide(call)
         mode = None
@@ -493,10 +509,12 @@ class Supervisor:
                 self.view.disable()
             elif name in _ASYNC:
                 self.async_io = True
+            elif name == "clone3":
+                self._solo = None
             # H3: re-check a path-decided open on the fd the kernel returns unless
             # the task is alone (kernel count: our own misses a just-forked child
             # whose first stop is still queued behind the opener's stops).
-            verify = call.resolved is not None and name in OPEN_CALLS and not self._alone()
+            verify = call.resolved is not None and name in OPEN_CALLS and not self._alone(tid)
             if name in EXEC_CALLS:
                 t.exec_check = (call, v) if call.resolved is not None else None
                 if self.audit is not None:
@@ -517,6 +535,15 @@ class Supervisor:
             if self._count_violation(t, call, v):
                 return
             pt.cont(tid)
+
+    @staticmethod
+    def _clone3_untraced(call: TraceeCall) -> bool:
+        if call.args[1] < CLONE_ARGS_FLAGS.size:
+            return False                                  # the kernel refuses it (EINVAL)
+        try:
+            return bool(CLONE_ARGS_FLAGS.unpack(call.bytes_at(0, 8))[0] & CLONE_UNTRACED)
+        except ArgFault:
+            return False                                  # the kernel fails it (EFAULT)
 
     @staticmethod
     def _may_block(t: Tracee, call: TraceeCall, name) -> bool:
