@@ -17,6 +17,7 @@ from tracejail.supervisor import memory
 from tracejail.supervisor.paths import AT_FDCWD, path_spec
 from tracejail.verdict import ArgFault, SockAddr
 
+_MISS = object()
 _FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
 
 
@@ -33,17 +34,17 @@ class TraceeCall:
         self.frozen = False                            # memory no longer the call's (after exec)
         self.before_read = None                        # hook run once before the first read
 
-    def _cached(self, key, fn):
-        try:
-            v = self._cache[key]
-        except KeyError:
+    def _cached(self, key, fn, *a):
+        """fn(*a) once per key; an ArgFault is cached too and re-raised."""
+        v = self._cache.get(key, _MISS)
+        if v is _MISS:
             if self.frozen:
                 raise ArgFault(errno.EFAULT, "argument no longer readable")
             if self.before_read is not None:
                 hook, self.before_read = self.before_read, None
                 hook()
             try:
-                v = fn()
+                v = fn(*a)
             except ArgFault as e:
                 v = e
             self._cache[key] = v
@@ -52,21 +53,22 @@ class TraceeCall:
         return v
 
     def string(self, i: int) -> bytes:
-        return self._cached(("s", i), lambda: memory.read_string(self.tid, self.args[i]))
+        return self._cached(i, memory.read_string, self.tid, self.args[i])
 
     def argv(self, i: int) -> list[bytes]:
-        return self._cached(("v", i), lambda: memory.read_argv(self.tid, self.args[i]))
+        return self._cached(("v", i), memory.read_argv, self.tid, self.args[i])
 
     def bytes_at(self, i: int, n: int) -> bytes:
-        return self._cached(("b", i, n), lambda: memory.read_bytes(self.tid, self.args[i], n))
+        return self._cached(("b", i, n), memory.read_bytes, self.tid, self.args[i], n)
 
     def path(self, i: int) -> str:
         if self.override is not None and i in self.override:
             return self.override[i]
-        p = self._cached(("p", i), lambda: self._resolve(i))
+        p = self._cached(("p", i), self._resolve, i)
         if self.resolved is None:
-            self.resolved = {}
-        self.resolved[i] = p
+            self.resolved = {i: p}
+        else:
+            self.resolved[i] = p
         return p
 
     def _resolve(self, i: int) -> str:
@@ -84,7 +86,7 @@ class TraceeCall:
         return self.resolver.resolve(raw, dirfd, follow, empty_ok, in_root)
 
     def sockaddr(self, i: int, len_i: int) -> SockAddr:
-        return self._cached(("a", i, len_i), lambda: self._sockaddr(i, len_i))
+        return self._cached(("a", i, len_i), self._sockaddr, i, len_i)
 
     def _sockaddr(self, i: int, len_i: int) -> SockAddr:
         n = self.args[len_i] & 0xFFFFFFFF
