@@ -260,3 +260,37 @@ def test_hostile_program_name_does_not_break_the_log(tj, cc, jail_dirs, tmp_path
     assert "\x1b" not in r.stderr
     rep = tj("report", str(audit))
     assert rep.returncode == 0 and "\x1b" not in rep.stdout
+
+
+REUSED_BUFFER = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    char buf[64];
+    for (int i = 0; i < 300; i++) {          /* more than one formatting batch (256) */
+        snprintf(buf, sizeof buf, "/etc/tj-%03d", i);
+        int fd = open(buf, O_RDONLY);
+        if (fd >= 0) close(fd);
+    }
+    strcpy(buf, "/etc/LAST");                /* what the buffer holds when records are formatted */
+    return 0;
+}
+"""
+
+
+def test_records_show_arguments_as_they_were_at_the_stop(tj, cc, jail_dirs, tmp_path):
+    """Allowed calls are decoded when the writer formats its batch, later than the
+    stop: the record must still show the bytes the policy saw, not the buffer's
+    later contents (the program rewrites one buffer for every call)."""
+    prog = "/opt/au/" + cc(REUSED_BUFFER).name
+    _, opts = jail_dirs
+    audit = tmp_path / "audit.jsonl"
+    r = tj(*opts, "-R", "/etc", "--audit", str(audit), "--", prog, timeout=120)
+    assert r.returncode == 0, r.stderr
+    opens = [x for x in records(audit) if x["type"] == "syscall" and x["name"] == "openat"
+             and "/etc/tj-" in x["decoded"]["pathname"]]
+    assert [x["decoded"]["pathname"] for x in opens] == ["/etc/tj-%03d" % i for i in range(300)]
+    assert [x["resolved"]["pathname"] for x in opens] == ["/etc/tj-%03d" % i for i in range(300)]
+    assert all(x["verdict"] == "ALLOW" for x in opens)

@@ -108,6 +108,33 @@ def _arg_key(name, i) -> str:
     return key
 
 
+_FRAGS: dict = {}            # (nr, name, arch, verdict, action) -> (head, verdict part)
+_KEYS: dict = {}             # decoded argument name -> '"name":'
+
+
+def _fragments(nr, name, arch, verdict, action) -> tuple[str, str]:
+    head = '"arch":%s,"nr":%d,"name":%s' % (_esc(arch), nr,
+                                            _esc(name) if name is not None else "null")
+    tail = ',"verdict":"%s"' % action
+    if verdict is not None:
+        if action == "ERRNO":
+            tail += ',"errno":%d,"errname":"%s"' % (verdict.value, _errname(verdict.value))
+        elif action in ("TRAP", "TRACE"):
+            tail += ',"value":%d' % verdict.value
+        tail += ',"rule":' + (_esc(verdict.rule) if verdict.rule.__class__ is str
+                              else _ENC(verdict.rule))
+    if len(_FRAGS) < 10000 and (verdict is None or verdict.rule.__class__ in (str, type(None))):
+        _FRAGS[(nr, name, arch, verdict, action)] = (head, tail)
+    return head, tail
+
+
+def _key(k) -> str:
+    j = _esc(k) + ":"
+    if len(_KEYS) < 10000:
+        _KEYS[k] = j
+    return j
+
+
 def _errname(e: int) -> str:
     import errno
     return errno.errorcode.get(e, str(e))
@@ -347,18 +374,16 @@ class AuditLog:
                         resolved, retval, mode, extra, unfinished) -> str:
         # Formatted by hand (the generic encoder costs ~8 us per record here);
         # every string goes through the C escaper, anything unusual through
-        # the full encoder.
-        us = str(t_ns // 1000)
+        # the full encoder.  The parts fixed by (syscall, verdict) are built once.
+        try:
+            frag = _FRAGS.get((nr, name, arch, verdict, action))
+        except TypeError:                     # a verdict whose rule is not hashable
+            frag = None
+        if frag is None:
+            frag = _fragments(nr, name, arch, verdict, action)
         tail = ""
-        if verdict is not None:
-            if action == "ERRNO":
-                tail = ',"errno":%d,"errname":"%s"' % (verdict.value, _errname(verdict.value))
-            elif action in ("TRAP", "TRACE"):
-                tail = ',"value":%d' % verdict.value
-            tail += ',"rule":' + (_esc(verdict.rule) if verdict.rule.__class__ is str
-                                   else _ENC(verdict.rule))
         if resolved:
-            tail += ',"resolved":{' + ",".join([
+            tail = ',"resolved":{' + ",".join([
                 (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
                 + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
                 for k, v in resolved.items()]) + "}"
@@ -373,19 +398,22 @@ class AuditLog:
                 tail += ',"ret":%d' % retval
         if unfinished:
             tail += ',"unfinished":true'
+        if decoded.__class__ is not dict and decoded is not None:
+            decoded = decoded()               # deferred by the supervisor (decode.deferred)
         if decoded:
+            keys = _KEYS
             dec = "{" + ",".join([
-                _esc(k) + ":" + (_esc(v) if v.__class__ is str else
-                                 str(v) if v.__class__ is int else _ENC(v))
+                (keys.get(k) or _key(k)) + (_esc(v) if v.__class__ is str else
+                                            str(v) if v.__class__ is int else _ENC(v))
                 for k, v in decoded.items()]) + "}"
         else:
             dec = "null" if decoded is None else "{}"
-        return ('{"v":%d,"type":"syscall","t":%s.%s,"pid":%d,"tid":%d,"arch":%s,"nr":%d,'
-                '"name":%s,"args":[%s],"decoded":%s,"verdict":"%s"%s}\n' % (
-                    SCHEMA_VERSION, us[:-6], us[-6:], pid, tid, _esc(arch), nr,
-                    _esc(name) if name is not None else "null",
-                    ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6
-                    else ",".join(map(str, args)), dec, action, tail))
+        us = t_ns // 1000
+        return '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s,"args":[%s],' \
+            '"decoded":%s%s%s}\n' % (
+                SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, frag[0],
+                ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6 else ",".join(map(str, args)),
+                dec, frag[1], tail)
 
     def _count_other(self, c, name, action, verdict, mode, decoded, retval):
         if mode == "injected":
@@ -410,6 +438,8 @@ class AuditLog:
             self._note_denial(name, action, verdict, mode, decoded)
 
     def _note_denial(self, name, action, verdict, mode, decoded):
+        if decoded.__class__ is not dict and decoded is not None:
+            decoded = decoded()
         if verdict is None:
             vt = action
         elif action == "ERRNO":

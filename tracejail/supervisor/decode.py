@@ -517,6 +517,41 @@ def decode(name, args, call) -> dict:
     return out
 
 
+_MEMORY_KINDS = {"str": "string", "path": "string", "argv": "argv"}
+_READS: dict = {}
+
+
+def deferred(name, args, call):
+    """decode() for later (the audit writer formats in batches): reads now the
+    tracee memory decode will use, then returns a function that decodes from
+    those bytes only (the call is frozen by then: no late read of live memory).
+    None if this syscall's decoding cannot be deferred (sockaddr arguments)."""
+    reads = _READS.get(name, False)
+    if reads is False:
+        entry = _PARSED.get(name) or _parse(name)
+        reads = _READS[name] = None if any(k == "sockaddr" for _i, _a, k, _f in entry) else \
+            tuple((_MEMORY_KINDS[k], i) for i, _a, k, _f in entry if k in _MEMORY_KINDS)
+    if reads is None:
+        return None
+    for method, i in reads:
+        try:
+            getattr(call, method)(i)
+        except ArgFault:
+            pass                             # cached: decode shows the same fault
+    return _Deferred(name, args, call)
+
+
+class _Deferred:
+    __slots__ = ("name", "args", "call")
+
+    def __init__(self, name, args, call):
+        self.name, self.args, self.call = name, args, call
+
+    def __call__(self) -> dict:
+        self.call.frozen = True
+        return decode(self.name, self.args, self.call)
+
+
 def _fmt_value(v) -> str:
     if v is None:
         return "NULL"

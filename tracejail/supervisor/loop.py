@@ -16,17 +16,22 @@ and of the file tree.  Defences:
   process is stopped (PTRACE_INTERRUPT) and stays stopped until the held
   syscall's exit stop, so the bytes checked are the bytes the kernel copies;
 - an allowed open whose verdict read a path is stopped again at syscall exit
-  and the fd the kernel returned is re-decided on its real path, always
-  (hole H3: a fork child not yet seen can swap a symlink in between); a
-  changed answer kills the jail;
+  and the fd the kernel returned is re-decided on its real path (a changed
+  answer kills the jail), unless the task is alone in the jail by the
+  kernel's own count (cgroup pids.current, which also counts a fork child
+  whose first stop is still queued: hole H3) and no kernel-side writer of
+  its memory was set up (ASYNC_SETUP): then nothing can change the path or
+  its bytes between the verdict and the kernel's lookup;
 - an allowed execve is re-decided on /proc/PID/exe at the exec event (also
   catches a shebang to a forbidden interpreter).
-What remains weak: a CLONE_VM process that is not a thread, or a MAP_SHARED
-mapping written by another process, can still flip an argument (#12): opens
-are caught after the fact by the fd re-check, but O_CREAT has already
-created the file, and unlink/rename/chmod/mkdir... have no object to check
-afterwards; a symlink swapped by another process between the supervisor's
-walk and the kernel's (#18) is caught the same way (opens only).  An open
+What remains weak when the task is not alone: a CLONE_VM process that is not
+a thread, or a MAP_SHARED mapping written by another process, can still flip
+an argument (#12): opens are caught after the fact by the fd re-check, but
+O_CREAT has already created the file, and unlink/rename/chmod/mkdir... have no
+object to check afterwards; a symlink swapped by another process between the
+supervisor's walk and the kernel's (#18) is caught the same way (opens only).
+Writers outside the jail (host processes, another jail sharing a -B
+directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
 cached root fd goes stale if the tracee chroots in a way not routed to the
 supervisor (the default policy kills chroot/pivot_root).
@@ -91,10 +96,10 @@ def _names():
 
 def _decoder():
     try:
-        from tracejail.supervisor.decode import decode
-        return decode
+        from tracejail.supervisor.decode import decode, deferred
+        return decode, deferred
     except ImportError:
-        return None
+        return None, None
 
 
 class Supervisor:
@@ -110,7 +115,7 @@ class Supervisor:
         self.violations = 0
         self.fatal_signal: int | None = None   # a fault the kernel would not deliver to traced init
         self.names = _names()
-        self.decode = _decoder()
+        self.decode, self.deferred = _decoder()
         # a counters-only log (no file) never shows an allowed call's arguments
         self.decode_allowed = getattr(audit, "path", True) is not None
         self.audit_results = bool(getattr(config, "audit_results", False))
@@ -648,9 +653,14 @@ class Supervisor:
     def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval) -> None:
         if self.audit is None:
             return
-        quiet = mode is None and v.allows and not self.decode_allowed
+        if mode is None and v.allows:
+            # an allowed call's arguments are decoded when the writer formats its batch
+            decoded = {} if not self.decode_allowed else \
+                self.deferred and self.deferred(call.name, call.args, call) or self._decoded(call)
+        else:
+            decoded = self._decoded(call)
         self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
-                           args=call.args, decoded={} if quiet else self._decoded(call), verdict=v,
+                           args=call.args, decoded=decoded, verdict=v,
                            resolved=call.resolved, retval=retval, mode=mode)
 
     def _audit(self, what: str, *a, **kw) -> None:
