@@ -128,6 +128,38 @@ def _fragments(nr, name, arch, verdict, action) -> tuple[str, str]:
     return head, tail
 
 
+_DECODED: dict = {}          # Deferred.key() -> decoded JSON (same inputs, same text)
+_RESOLVED: dict = {}         # (name, resolved items) -> ',"resolved":{...}'
+
+
+def _decoded_json(decoded) -> str:
+    if not decoded:
+        return "null" if decoded is None else "{}"
+    keys = _KEYS
+    return "{" + ",".join([
+        (keys.get(k) or _key(k)) + (_esc(v) if v.__class__ is str else
+                                    str(v) if v.__class__ is int else _ENC(v))
+        for k, v in decoded.items()]) + "}"
+
+
+def _resolved_json(name, resolved) -> str:
+    key = (name, *resolved.items())
+    try:
+        j = _RESOLVED.get(key)
+    except TypeError:
+        key = j = None
+    if j is None:
+        j = ',"resolved":{' + ",".join([
+            (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
+            + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
+            for k, v in resolved.items()]) + "}"
+        if key is not None:
+            if len(_RESOLVED) >= 4096:
+                _RESOLVED.clear()
+            _RESOLVED[key] = j
+    return j
+
+
 def _key(k) -> str:
     j = _esc(k) + ":"
     if len(_KEYS) < 10000:
@@ -381,12 +413,7 @@ class AuditLog:
             frag = None
         if frag is None:
             frag = _fragments(nr, name, arch, verdict, action)
-        tail = ""
-        if resolved:
-            tail = ',"resolved":{' + ",".join([
-                (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
-                + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
-                for k, v in resolved.items()]) + "}"
+        tail = _resolved_json(name, resolved) if resolved else ""
         if mode:
             tail += ',"mode":' + _esc(mode)
         if extra:
@@ -398,16 +425,17 @@ class AuditLog:
                 tail += ',"ret":%d' % retval
         if unfinished:
             tail += ',"unfinished":true'
-        if decoded.__class__ is not dict and decoded is not None:
-            decoded = decoded()               # deferred by the supervisor (decode.deferred)
-        if decoded:
-            keys = _KEYS
-            dec = "{" + ",".join([
-                (keys.get(k) or _key(k)) + (_esc(v) if v.__class__ is str else
-                                            str(v) if v.__class__ is int else _ENC(v))
-                for k, v in decoded.items()]) + "}"
-        else:
-            dec = "null" if decoded is None else "{}"
+        if decoded.__class__ is dict or decoded is None:
+            dec = _decoded_json(decoded)
+        else:                                 # deferred by the supervisor (decode.deferred)
+            key = decoded.key()
+            dec = _DECODED.get(key) if key is not None else None
+            if dec is None:
+                dec = _decoded_json(decoded())
+                if key is not None:
+                    if len(_DECODED) >= 4096:
+                        _DECODED.clear()
+                    _DECODED[key] = dec
         us = t_ns // 1000
         return '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s,"args":[%s],' \
             '"decoded":%s%s%s}\n' % (

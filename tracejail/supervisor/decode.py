@@ -538,18 +538,31 @@ def deferred(name, args, call):
             getattr(call, method)(i)
         except ArgFault:
             pass                             # cached: decode shows the same fault
-    return _Deferred(name, args, call)
+    return Deferred(name, args, call, reads)
 
 
-class _Deferred:
-    __slots__ = ("name", "args", "call")
+class Deferred:
+    """A decode() to run later, on the bytes read at the stop."""
+    __slots__ = ("name", "args", "call", "reads")
 
-    def __init__(self, name, args, call):
-        self.name, self.args, self.call = name, args, call
+    def __init__(self, name, args, call, reads):
+        self.name, self.args, self.call, self.reads = name, args, call, reads
 
     def __call__(self) -> dict:
         self.call.frozen = True
         return decode(self.name, self.args, self.call)
+
+    def key(self):
+        """Everything the decoding depends on, hashable; None if it cannot be
+        (e.g. argv lists): equal keys decode equally, so the writer may reuse."""
+        cache = self.call._cache
+        out = [self.name, self.args]
+        for method, i in self.reads:
+            v = cache.get(i if method == "string" else ("v", i))
+            if v.__class__ is not bytes:
+                return None
+            out.append(v)
+        return tuple(out)
 
 
 def _fmt_value(v) -> str:
