@@ -52,6 +52,12 @@ class TraceeCall:
             raise v
         return v
 
+    def unreadable(self) -> None:
+        """What was read is not what the kernel could read (see memory.confirm)."""
+        fault = ArgFault(errno.EFAULT, "unreadable memory")
+        for k in self._cache:
+            self._cache[k] = fault
+
     def string(self, i: int) -> bytes:
         return self._cached(i, memory.read_string, self.tid, self.args[i])
 

@@ -48,6 +48,7 @@ import time
 from dataclasses import dataclass
 
 from tracejail.errors import TracejailError
+from tracejail.supervisor import memory
 from tracejail.supervisor import ptrace_api as pt
 from tracejail.supervisor.call import TraceeCall
 from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
@@ -444,14 +445,22 @@ class Supervisor:
         try:
             v = self.compiled.decide(call)
         except ArgFault as f:
-            return Verdict("ERRNO", f.errno, rule="fault")
+            v = Verdict("ERRNO", f.errno, rule="fault")
         if not isinstance(v, Verdict):
             raise TypeError(f"policy returned {v!r}, not a Verdict")
+        if memory.forced:
+            # refused on bytes read through /proc/TID/mem: the kernel may not have
+            # been able to read them (PROT_NONE); then its answer is EFAULT
+            if not v.allows and not memory.confirm():
+                call.unreadable()
+                return Verdict("ERRNO", errno.EFAULT, rule="fault")
+            memory.forced.clear()
         return v
 
     def _seccomp_stop(self, t: Tracee) -> None:
         tid = t.tid
         t.started = True
+        memory.forced.clear()
         try:
             info = pt.get_syscall_info(tid)
         except OSError as e:

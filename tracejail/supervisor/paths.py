@@ -21,6 +21,7 @@ import errno
 import os
 import stat
 
+from tracejail.supervisor import memory
 from tracejail.verdict import ArgFault
 
 AT_FDCWD = -100
@@ -141,6 +142,8 @@ class Resolver:
         return fd, True
 
     def close(self) -> None:
+        """The task exited, exec'd or changed root: drop what was kept open for it."""
+        memory.forget(self.tid)
         self._root = None
         if self._fd is not None:
             os.close(self._fd)
