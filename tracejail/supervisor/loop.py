@@ -462,16 +462,13 @@ class Supervisor:
         t.started = True
         memory.forced.clear()
         try:
-            info = pt.get_syscall_info(tid)
+            op, arch, nr, args = pt.seccomp_info(tid)
         except OSError as e:
             if e.errno == errno.ESRCH:
                 return                                    # killed meanwhile
             raise
-        if info.op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
-            raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {info.op})")
-        nr = info.nr
-        arch = info.arch
-        args = tuple(info.args)
+        if op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
+            raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {op})")
         if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:
             aname = pt.ARCH_NAMES.get(arch, hex(arch))
             if arch == pt.AUDIT_ARCH_X86_64:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 
 from tracejail.supervisor import memory
 from tracejail.verdict import ArgFault
@@ -34,6 +35,7 @@ O_NOFOLLOW = 0o400000
 RESOLVE_IN_ROOT = 0x10
 IN_DONT_FOLLOW = 0x02000000
 MAXSYMLINKS = 40
+_FSENC = sys.getfilesystemencoding()
 
 # name -> {path arg index: (dirfd arg index or None, follows by default, flags arg index, flag kind)}
 F, N = True, False
@@ -225,7 +227,7 @@ class Resolver:
             if empty_ok:
                 return self.start_path(dirfd)
             raise ArgFault(errno.ENOENT, "empty path")
-        path = os.fsdecode(raw)
+        path = raw.decode(_FSENC, "surrogateescape")      # os.fsdecode without its Python layer
         absolute = path.startswith("/")
         view = self.view
         if absolute and not in_root and view is not None and view.enabled:
