@@ -533,11 +533,13 @@ def deferred(name, args, call):
             tuple((_MEMORY_KINDS[k], i) for i, _a, k, _f in entry if k in _MEMORY_KINDS)
     if reads is None:
         return None
+    cache = call._cache
     for method, i in reads:
-        try:
-            getattr(call, method)(i)
-        except ArgFault:
-            pass                             # cached: decode shows the same fault
+        if (i if method == "string" else ("v", i)) not in cache:
+            try:
+                getattr(call, method)(i)
+            except ArgFault:
+                pass                         # cached: decode shows the same fault
     return Deferred(name, args, call, reads)
 
 
