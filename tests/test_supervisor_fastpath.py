@@ -15,11 +15,12 @@ import os
 
 from tracejail.policy import compile_policy, load_policy_text
 from tracejail.supervisor.loop import WATCHED
-from tracejail.supervisor.mountview import parse_mountinfo
+from tracejail.supervisor.mountview import parse_mountinfo, stable_at
 
 POLICY = """
 POLICY t {
-  ERRNO(EACCES) { openat { path(filename) in ["/ro/secret.txt", "/rw/secret.txt"] } }
+  ERRNO(EACCES) { openat { path(filename) in ["/ro/secret.txt", "/rw/secret.txt",
+                                             "/ro/sub/secret.txt"] } }
 }
 USE t DEFAULT ALLOW
 """
@@ -75,21 +76,38 @@ def test_read_only_tree_repeated_opens(tj, cc, tmp_path):
 
 
 def test_mountinfo_stability():
-    info = "\n".join([
+    mounts = parse_mountinfo("\n".join([
         r"1 0 0:40 / / ro,nosuid - tmpfs tracejail rw",
         r"2 1 0:41 / /proc ro - proc proc rw",
         r"3 1 8:1 /usr /usr ro - ext4 /dev/sda1 rw",
         r"4 1 8:1 /srv/data /data ro - ext4 /dev/sda1 rw",
-        r"5 1 8:1 /srv /rw rw - ext4 /dev/sda1 rw",          # contains /srv/data
+        r"5 1 8:1 /srv /rw rw - ext4 /dev/sda1 rw",          # reaches /srv/data
         r"6 1 8:1 /home/x /x ro - ext4 /dev/sda1 rw",
-        r"7 1 8:1 /home/x/sub /x/sub rw - ext4 /dev/sda1 rw",  # inside /home/x
+        r"7 1 8:1 /home/x/sub /x/sub rw - ext4 /dev/sda1 rw",  # reaches only x/sub
         r"8 1 8:1 /opt /a\040b ro - ext4 /dev/sda1 ro",
         r"9 1 0:50 / /net ro - nfs srv:/e rw",
         r"10 1 8:2 / /other rw - ext4 /dev/sda2 ro",           # read-only superblock
-    ])
-    got = dict(parse_mountinfo(info))
-    assert got == {"/": True, "/proc": False, "/usr": True, "/data": False, "/rw": False,
-                   "/x": False, "/x/sub": False, "/a b": True, "/net": False, "/other": True}
+    ]))
+    want = {"/": True, "/etc": True, "/proc": False, "/proc/self": False, "/usr": True,
+            "/usr/lib": True, "/data": False, "/data/a": False, "/rw": False, "/x": True,
+            "/x/other": True, "/x/sub": False, "/x/sub/deeper": False, "/x/subway": True,
+            "/a b/c": True, "/net": False, "/other/z": True}
+    assert {p: stable_at(mounts, p) for p in want} == want
+
+
+def test_writable_bind_of_a_subdirectory_only_unsettles_that_subtree(tj, cc, tmp_path):
+    d = _tree(tmp_path)
+    sub = d / "sub"
+    sub.mkdir()
+    (sub / "ok.txt").write_text("OK\n")
+    (sub / "secret.txt").write_text("SECRET\n")
+    os.symlink("ok.txt", sub / "l")
+    os.chmod(sub, 0o777)
+    out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro", "-B", f"{sub}:/rwsub"],
+               "open:/ro/l", "open:/ro/sub/l", "relink:secret.txt:/rwsub/l", "open:/ro/sub/l",
+               "open:/ro/l")
+    assert out.splitlines() == ["OPEN /ro/l ok OK", "OPEN /ro/sub/l ok OK", "RELINK ok",
+                                "OPEN /ro/sub/l errno 13", "OPEN /ro/l ok OK"], out
 
 
 def test_watched_syscalls_reach_the_supervisor_only_when_allowed():

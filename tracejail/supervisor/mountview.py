@@ -5,11 +5,12 @@ A directory's entries change only through a writable mount of its file system
 that reaches it.  So a directory is *stable* when the mount visible at it is
 read-only, of a local file system (procfs, sysfs, network and FUSE file
 systems change on their own), and no writable mount of the same device in the
-jail has a root that contains it or lies inside it (``-R /x -B /x/sub`` or
-``-B /:/host`` would reach it).  A walk whose every lookup happened in a
-stable directory always gives the same answer while the mount tree stays as
-it is: the supervisor turns the cache off for good the first time it allows a
-syscall that changes mounts or roots (the runner routes those to it).
+jail has its root at or above the directory (``-B /:/host`` reaches
+everything; ``-B /srv/x:/x`` reaches only /srv/x and below).  A walk whose
+every lookup happened in a stable directory always gives the same answer
+while the mount tree stays as it is: the supervisor turns the cache off for
+good the first time it allows a syscall that changes mounts or roots (the
+runner routes those to it).
 
 Host-side changes to read-only bound trees are not seen by the jail's mount
 table; entries therefore live one second at most.
@@ -44,14 +45,13 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
-def _related(a: str, b: str) -> bool:
-    """Is one of two file-system-relative paths inside (or equal to) the other?"""
-    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
-    return a.startswith(b) or b.startswith(a)
+def _inside(path: str, top: str) -> bool:
+    return top == "/" or path == top or path.startswith(top + "/")
 
 
-def parse_mountinfo(text: str) -> list[tuple[str, bool]]:
-    """[(mount point, stable)] in mount order, from /proc/PID/mountinfo."""
+def parse_mountinfo(text: str) -> list[tuple]:
+    """[(mount point, root in its fs, fs usable, writable roots of its device)]
+    in mount order, from /proc/PID/mountinfo; "fs usable": read-only and local."""
     mounts = []
     for line in text.splitlines():
         left, sep, right = line.partition(" - ")
@@ -61,13 +61,27 @@ def parse_mountinfo(text: str) -> list[tuple[str, bool]]:
             continue
         ro = "ro" in f[5].split(",") or "ro" in r[2].split(",")
         mounts.append((_unescape(f[4]), f[2], _unescape(f[3]), r[0], ro))
-    writable = [(dev, root) for _, dev, root, _, ro in mounts if not ro]
-    out = []
-    for point, dev, root, fstype, ro in mounts:
-        stable = ro and fstype in LOCAL_FS and not any(
-            d == dev and _related(root, r) for d, r in writable)
-        out.append((point, stable))
-    return out
+    writable: dict[str, list[str]] = {}
+    for _, dev, root, _, ro in mounts:
+        if not ro:
+            writable.setdefault(dev, []).append(root)
+    return [(point, root, ro and fstype in LOCAL_FS, tuple(writable.get(dev, ())))
+            for point, dev, root, fstype, ro in mounts]
+
+
+def stable_at(mounts, path: str) -> bool:
+    """Is the directory at this (resolved, absolute) jail path stable?  The
+    mount visible there is the last mounted on it or on an ancestor."""
+    seen = None
+    for m in mounts:
+        if _inside(path, m[0]):
+            seen = m
+    if seen is None or not seen[2]:
+        return False
+    point, root, _, writable = seen
+    rest = path[len(point):] if point != "/" else path
+    in_fs = (root.rstrip("/") + rest) or "/"
+    return not any(_inside(in_fs, w) for w in writable)
 
 
 class MountView:
@@ -77,7 +91,7 @@ class MountView:
 
     def __init__(self):
         self.enabled = True
-        self._mounts: list[tuple[str, bool]] | None = None
+        self._mounts: list[tuple] | None = None
         self._dirs: dict[str, bool] = {}
         self._walks: dict = {}
         self._now = time.monotonic
@@ -99,14 +113,9 @@ class MountView:
         self._walks.clear()
 
     def stable_dir(self, path: str) -> bool:
-        """Is the directory at this (resolved, absolute) jail path stable?  The
-        mount visible there is the last mounted on it or on an ancestor."""
         s = self._dirs.get(path)
         if s is None:
-            s = False
-            for point, stable in self._mounts or ():
-                if point == "/" or path == point or path.startswith(point + "/"):
-                    s = stable
+            s = stable_at(self._mounts or (), path)
             if len(self._dirs) >= MAX_ENTRIES:
                 self._dirs.clear()
             self._dirs[path] = s
