@@ -26,14 +26,15 @@ USE t DEFAULT ALLOW
 """
 
 
-def _tree(tmp_path):
-    d = tmp_path / "tree"
+def _tree(parent, name="tree"):
+    """parent/name/{ok.txt, secret.txt, l -> ok.txt}, writable by the jail's user."""
+    d = parent / name
     d.mkdir()
     (d / "ok.txt").write_text("OK\n")
     (d / "secret.txt").write_text("SECRET\n")
     os.symlink("ok.txt", d / "l")
     os.chmod(d, 0o777)
-    os.chmod(tmp_path, 0o755)
+    os.chmod(parent, 0o755 if name == "tree" else 0o777)
     return d
 
 
@@ -97,12 +98,7 @@ def test_mountinfo_stability():
 
 def test_writable_bind_of_a_subdirectory_only_unsettles_that_subtree(tj, cc, tmp_path):
     d = _tree(tmp_path)
-    sub = d / "sub"
-    sub.mkdir()
-    (sub / "ok.txt").write_text("OK\n")
-    (sub / "secret.txt").write_text("SECRET\n")
-    os.symlink("ok.txt", sub / "l")
-    os.chmod(sub, 0o777)
+    sub = _tree(d, "sub")
     out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro", "-B", f"{sub}:/rwsub"],
                "open:/ro/l", "open:/ro/sub/l", "relink:secret.txt:/rwsub/l", "open:/ro/sub/l",
                "open:/ro/l")
