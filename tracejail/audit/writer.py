@@ -108,28 +108,42 @@ def _arg_key(name, i) -> str:
     return key
 
 
-_FRAGS: dict = {}            # (nr, name, arch, verdict, action) -> (head, verdict part)
 _KEYS: dict = {}             # decoded argument name -> '"name":'
+_BODIES: dict = {}           # (Deferred.key(), nr, arch, verdict, resolved) -> record body
 
 
-def _fragments(nr, name, arch, verdict, action) -> tuple[str, str]:
+def _body(arch, nr, name, args, decoded, verdict, action, resolved, retval, mode, extra,
+          unfinished) -> str:
+    """A syscall record after its "tid" field, without the closing brace."""
+    if decoded.__class__ is not dict and decoded is not None:
+        decoded = decoded()                   # deferred by the supervisor (decode.deferred)
+    tail = ',"resolved":{' + ",".join([
+        (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
+        + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
+        for k, v in resolved.items()]) + "}" if resolved else ""
+    if mode:
+        tail += ',"mode":' + _esc(mode)
+    if extra:
+        tail += "," + _ENC(_clean(extra))[1:-1]
+    if retval is not None:
+        if -4096 < retval < 0:
+            tail += ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
+        else:
+            tail += ',"ret":%d' % retval
+    if unfinished:
+        tail += ',"unfinished":true'
     head = '"arch":%s,"nr":%d,"name":%s' % (_esc(arch), nr,
                                             _esc(name) if name is not None else "null")
-    tail = ',"verdict":"%s"' % action
+    vpart = ',"verdict":"%s"' % action
     if verdict is not None:
         if action == "ERRNO":
-            tail += ',"errno":%d,"errname":"%s"' % (verdict.value, _errname(verdict.value))
+            vpart += ',"errno":%d,"errname":"%s"' % (verdict.value, _errname(verdict.value))
         elif action in ("TRAP", "TRACE"):
-            tail += ',"value":%d' % verdict.value
-        tail += ',"rule":' + (_esc(verdict.rule) if verdict.rule.__class__ is str
-                              else _ENC(verdict.rule))
-    if len(_FRAGS) < 10000 and (verdict is None or verdict.rule.__class__ in (str, type(None))):
-        _FRAGS[(nr, name, arch, verdict, action)] = (head, tail)
-    return head, tail
-
-
-_DECODED: dict = {}          # Deferred.key() -> decoded JSON (same inputs, same text)
-_RESOLVED: dict = {}         # (name, resolved items) -> ',"resolved":{...}'
+            vpart += ',"value":%d' % verdict.value
+        vpart += ',"rule":' + (_esc(verdict.rule) if verdict.rule.__class__ is str
+                               else _ENC(verdict.rule))
+    return '%s,"args":[%s],"decoded":%s%s%s' % (
+        head, ",".join(map(str, args)), _decoded_json(decoded), vpart, tail)
 
 
 def _decoded_json(decoded) -> str:
@@ -140,24 +154,6 @@ def _decoded_json(decoded) -> str:
         (keys.get(k) or _key(k)) + (_esc(v) if v.__class__ is str else
                                     str(v) if v.__class__ is int else _ENC(v))
         for k, v in decoded.items()]) + "}"
-
-
-def _resolved_json(name, resolved) -> str:
-    key = (name, *resolved.items())
-    try:
-        j = _RESOLVED.get(key)
-    except TypeError:
-        key = j = None
-    if j is None:
-        j = ',"resolved":{' + ",".join([
-            (_esc(k) if k.__class__ is str else _arg_key(name, k)) + ":"
-            + (_esc(escape_str(v)) if v.__class__ is str else _ENC(v))
-            for k, v in resolved.items()]) + "}"
-        if key is not None:
-            if len(_RESOLVED) >= 4096:
-                _RESOLVED.clear()
-            _RESOLVED[key] = j
-    return j
 
 
 def _key(k) -> str:
@@ -405,43 +401,29 @@ class AuditLog:
     def _format_syscall(t_ns, pid, tid, arch, nr, name, args, decoded, verdict, action,
                         resolved, retval, mode, extra, unfinished) -> str:
         # Formatted by hand (the generic encoder costs ~8 us per record here);
-        # every string goes through the C escaper, anything unusual through
-        # the full encoder.  The parts fixed by (syscall, verdict) are built once.
+        # every string goes through the C escaper, anything unusual through the
+        # full encoder.  Everything after "tid" depends only on the syscall, its
+        # arguments, the bytes read and the verdict: a repeated call reuses it.
+        key = None
+        if decoded.__class__ is not dict and decoded is not None and not (
+                mode or extra or unfinished or retval is not None):
+            dk = decoded.key()
+            if dk is not None:
+                key = (dk, nr, arch, verdict, action, *(resolved.items() if resolved else ()))
         try:
-            frag = _FRAGS.get((nr, name, arch, verdict, action))
+            body = _BODIES.get(key) if key is not None else None
         except TypeError:                     # a verdict whose rule is not hashable
-            frag = None
-        if frag is None:
-            frag = _fragments(nr, name, arch, verdict, action)
-        tail = _resolved_json(name, resolved) if resolved else ""
-        if mode:
-            tail += ',"mode":' + _esc(mode)
-        if extra:
-            tail += "," + _ENC(_clean(extra))[1:-1]
-        if retval is not None:
-            if -4096 < retval < 0:
-                tail += ',"ret":%d,"ret_errno":"%s"' % (retval, _errname(-retval))
-            else:
-                tail += ',"ret":%d' % retval
-        if unfinished:
-            tail += ',"unfinished":true'
-        if decoded.__class__ is dict or decoded is None:
-            dec = _decoded_json(decoded)
-        else:                                 # deferred by the supervisor (decode.deferred)
-            key = decoded.key()
-            dec = _DECODED.get(key) if key is not None else None
-            if dec is None:
-                dec = _decoded_json(decoded())
-                if key is not None:
-                    if len(_DECODED) >= 4096:
-                        _DECODED.clear()
-                    _DECODED[key] = dec
+            key = body = None
+        if body is None:
+            body = _body(arch, nr, name, args, decoded, verdict, action, resolved, retval, mode,
+                         extra, unfinished)
+            if key is not None:
+                if len(_BODIES) >= 4096:
+                    _BODIES.clear()
+                _BODIES[key] = body
         us = t_ns // 1000
-        return '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s,"args":[%s],' \
-            '"decoded":%s%s%s}\n' % (
-                SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, frag[0],
-                ("%d,%d,%d,%d,%d,%d" % args) if len(args) == 6 else ",".join(map(str, args)),
-                dec, frag[1], tail)
+        return '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s}\n' % (
+            SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
 
     def _count_other(self, c, name, action, verdict, mode, decoded, retval):
         if mode == "injected":
