@@ -7,8 +7,9 @@ become the source of one flat function, compiled once.  Constants (strings,
 globs, values) live in the function's namespace, never in the source text.
 
 Syscalls whose rules use argv() or sockaddr() predicates, sendmmsg-style
-vectors or a built-in guard (seccomp listener, clone untraced) keep the interpreter: they are rare on
-hot paths.  The property tests check these functions against the interpreter.
+vectors or a built-in guard (seccomp listener, clone untraced) keep the
+interpreter: they are rare on hot paths.  tests/test_policy_fastpath.py checks
+these functions against the interpreter.
 """
 from __future__ import annotations
 
