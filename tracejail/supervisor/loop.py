@@ -462,11 +462,12 @@ class Supervisor:
         t.started = True
         memory.forced.clear()
         try:
-            op, arch, nr, args = pt.seccomp_info(tid)
+            info = pt.seccomp_info(tid)
         except OSError as e:
             if e.errno == errno.ESRCH:
                 return                                    # killed meanwhile
             raise
+        op, arch, nr, args = info[0], info[1], info[2], info[3:]
         if op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
             raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {op})")
         if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:

@@ -143,13 +143,12 @@ _SECCOMP_VIEW = struct.Struct("<B3xI16xQ6Q")     # op, arch, nr, args[6] of Sysc
 _info_mem = memoryview(info).cast("B")
 
 
-def seccomp_info(pid: int) -> tuple[int, int, int, tuple]:
-    """(op, arch, nr, args) of a stopped tracee in one C call per field group
-    (reading the ctypes fields one by one costs more than the ptrace call)."""
+def seccomp_info(pid: int) -> tuple:
+    """(op, arch, nr, arg0, ..., arg5) of a stopped tracee, unpacked in one C
+    call (reading the ctypes fields one by one costs more than the ptrace call)."""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, pid, _info_size, _info_ref) <= 0:
         raise _fail("PTRACE_GET_SYSCALL_INFO", pid)
-    op, arch, nr, *args = _SECCOMP_VIEW.unpack_from(_info_mem)
-    return op, arch, nr, tuple(args)
+    return _SECCOMP_VIEW.unpack_from(_info_mem)
 
 
 def skip_syscall(pid: int, retval: int) -> None:
