@@ -252,6 +252,29 @@ def test_c18_symlink_swap_race(tm_cc, tmp_path_factory):
         no_traceback(r)
 
 
+def test_c18_symlink_swap_race_on_unlink(tm_cc, tmp_path_factory):
+    """C18 for a path syscall with no object to re-check afterwards: unlink of
+    /tmp/sa/file while another process swaps /tmp/sa between the allowed and
+    the forbidden directory.  While a path-decided call of a task that is not
+    alone is held, every other task of the jail is stopped, so the kernel
+    resolves the path the supervisor decided on: /data/forbidden/file must survive."""
+    prog = tm_cc("tm_toctou.c")
+    jobs, dirs = {}, {}
+    for i in range(8):
+        tmp = tmp_path_factory.mktemp(f"uswap{i}")
+        os.chmod(tmp, 0o755)
+        dirs[i] = make_data_dir(tmp)
+        jobs[i] = (prog, ("unlinkswap", "1.0", "/data/allowed", "/data/forbidden"),
+                   {"opts": [*data_opts(dirs[i]), "-t", "30"], "policy": guard_policy(tmp), "timeout": 90})
+    runs = run_batch(jobs)
+    for i, r in runs.items():
+        assert (dirs[i] / "forbidden" / "file").exists() and not r.achieved("toctou"), str(r)
+        assert r.rc == 0, str(r)
+        no_traceback(r)
+        m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+        assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+
+
 def test_b13_fd_table_race_on_dirfd(tm_cc, data_dir, tmp_path, tj):
     """A CLONE_FILES child (same fd table, other process, so not frozen) keeps
     dup2()ing an allowed or a forbidden directory onto the dirfd of

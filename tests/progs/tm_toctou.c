@@ -6,10 +6,13 @@
  * Mode "swap" (C18): ALLOWED and FORBIDDEN are directories that both hold a
  * file "file"; a forked process swaps the symlinks /tmp/sa and /tmp/sb
  * (renameat2 RENAME_EXCHANGE) while the main one opens /tmp/sa/file.
+ * Mode "unlinkswap" (C18 for a path syscall with no object to re-check): the
+ * same swapper while the main process unlinks /tmp/sa/file (and re-creates
+ * ALLOWED/file); prints "ESCAPED" if FORBIDDEN/file is ever gone.
  * Mode "fdswap" (B13): ALLOWED and FORBIDDEN are directories holding "file";
  * a CLONE_FILES child (shares the fd table, not a thread) keeps dup2()ing
  * either onto fd 20 (RLIMIT_NOFILE is 32) while the main process does openat(20, "file").
- * Usage: tm_toctou thread|shared|vm|swap|fdswap SECONDS ALLOWED FORBIDDEN */
+ * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|fdswap SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
 #include <sched.h>
@@ -92,6 +95,32 @@ int main(int argc, char **argv)
         }
         *stop = 1;
         waitpid(child, NULL, 0);
+        say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+        say("DONE\n");
+        return 0;
+    }
+    else if (!strcmp(mode, "unlinkswap")) {
+        char keep[512], victim[512];
+        snprintf(keep, sizeof keep, "%s/file", bad);
+        snprintf(victim, sizeof victim, "%s/file", good);
+        if (symlink(good, "/tmp/sa") || symlink(bad, "/tmp/sb")) { say("SETUP symlinks errno=%d\n", errno); return 3; }
+        long ok = 0, denied = 0, iters = 0;
+        double end = now() + secs;
+        while (now() < end) {
+            *stop = 0;
+            pid_t c = fork();
+            if (c == 0) swapper();
+            double r_end = now() + 0.05;
+            while (now() < r_end) {
+                iters++;
+                int fd = open(victim, O_WRONLY | O_CREAT, 0666);
+                if (fd >= 0) close(fd);
+                if (unlink("/tmp/sa/file") == 0) ok++; else denied++;
+                if (access(keep, F_OK) != 0) { say("ESCAPED toctou unlink removed %s after %ld tries\n", keep, iters); end = 0; break; }
+            }
+            *stop = 1;
+            waitpid(c, NULL, 0);
+        }
         say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
         say("DONE\n");
         return 0;

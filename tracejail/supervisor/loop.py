@@ -24,14 +24,17 @@ and of the file tree.  Defences:
   its bytes between the verdict and the kernel's lookup;
 - an allowed execve is re-decided on /proc/PID/exe at the exec event (also
   catches a shebang to a forbidden interpreter).
+- the other path syscalls (unlink, rename, mkdir, chmod, ...) have no object
+  to re-check afterwards: when the task is not alone, every other task of the
+  jail is stopped before the path is read and stays stopped (late arrivals
+  too) until the call's exit stop (WORLD_FREEZE).
 What remains weak when the task is not alone: a CLONE_VM process that is not
 a thread, or a MAP_SHARED mapping written by another process, can still flip
-an argument (#12): opens are caught after the fact by the fd re-check, but
-O_CREAT has already created the file, and unlink/rename/chmod/mkdir... have no
-object to check afterwards; a symlink swapped by another process between the
-supervisor's walk and the kernel's (#18) is caught the same way (opens only).
-Writers outside the jail (host processes, another jail sharing a -B
-directory) are trusted.  An open
+an open's argument or swap a symlink under it (#12, #18): caught after the
+fact by the fd re-check, but O_CREAT has already created the file.  AF_UNIX
+connect/sendto paths are not re-checked (connect may wait for a peer, so the
+jail is not stopped for it).  Writers outside the jail (host processes,
+another jail sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
 cached root fd goes stale if the tracee chroots in a way not routed to the
 supervisor (the default policy kills chroot/pivot_root).
@@ -52,6 +55,7 @@ from tracejail.supervisor import memory
 from tracejail.supervisor import ptrace_api as pt
 from tracejail.supervisor.call import TraceeCall
 from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
+from tracejail.supervisor.paths import PATH_SYSCALLS
 from tracejail.supervisor.tracees import Tracee
 from tracejail.verdict import ArgFault, Verdict
 
@@ -63,6 +67,10 @@ FAULT_SIGS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIG
                         signal.SIGSYS))
 OPEN_CALLS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0}
 EXEC_CALLS = {"execve": 0, "execveat": 1}
+# Path syscalls with no object to re-check afterwards (unlink, rename, mkdir,
+# chmod...): while one of a task that is not alone is decided and run, every
+# other task of the jail stays stopped (threats #12, #18).
+WORLD_FREEZE = PATH_SYSCALLS - OPEN_CALLS.keys() - EXEC_CALLS.keys()
 # Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
 # reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
 # them routed here whenever the policy may allow them: once one is allowed,
@@ -126,6 +134,7 @@ class Supervisor:
         self.view = MountView()  # stable directories, walk cache (off once mounts change)
         self._count_fd = None    # the jail cgroup's pids.current
         self._solo = None        # tid last found alone; dropped on any other event
+        self._world = None       # the task whose held call has the whole jail stopped
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -224,6 +233,11 @@ class Supervisor:
                 if t is None:
                     # first stop of a new task (may arrive before the parent's fork event)
                     t = self._new_tracee(wpid)
+                w = self._world
+                if w is not None and t is not w and t.held is None:
+                    t.held = status                       # a late arrival: stays stopped too
+                    w.frozen.append(t)
+                    continue
                 self._dispatch(t, status)
             else:
                 self._on_exit(wpid, status)
@@ -264,6 +278,8 @@ class Supervisor:
 
     def _on_exit(self, wpid: int, status: int) -> None:
         t = self._forget(wpid)
+        if t is not None and t.frozen:
+            self._thaw(t)                                 # it died holding others stopped
         if t is not None and t.pending is not None and self.audit is not None:
             # audit (issue 5): a held call whose exit stop never came still gets its record
             call, v, mode = t.pending[:3]
@@ -279,12 +295,13 @@ class Supervisor:
             if self.tracees:
                 self.kill_all()
 
-    # -- freezing the threads that share the tracee's memory (TOCTOU #11) ---------
-    def _freeze(self, t: Tracee) -> None:
-        """Stop every other thread of t's process before its argument is read,
-        so the bytes checked are the bytes the kernel will copy."""
+    # -- freezing other tasks while a decided call runs (TOCTOU #11, #12, #18) ------
+    def _freeze(self, t: Tracee, world: bool = False) -> None:
+        """Stop every other thread of t's process (world: every other task of
+        the jail) before its argument is read, so the bytes and the tree
+        checked are the ones the kernel will use."""
         frozen = []
-        for tid in list(self.groups.get(t.tgid, ())):
+        for tid in list(self.tracees if world else self.groups.get(t.tgid, ())):
             u = self.tracees.get(tid)
             if u is None or u is t or u.held is not None:
                 continue
@@ -300,8 +317,12 @@ class Supervisor:
             else:
                 self._on_exit(wpid, status)
         t.frozen = frozen
+        if world:
+            self._world = t
 
     def _thaw(self, t: Tracee) -> None:
+        if self._world is t:
+            self._world = None
         frozen, t.frozen = t.frozen, None
         for u in frozen or ():
             status, u.held = u.held, None
@@ -481,7 +502,9 @@ class Supervisor:
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         g = self.groups.get(t.tgid)
-        if g is not None and len(g) > 1 and name not in EXEC_CALLS:
+        if name in WORLD_FREEZE and not self._alone(tid):
+            call.before_read = lambda: self._freeze(t, world=True)
+        elif g is not None and len(g) > 1 and name not in EXEC_CALLS:
             call.before_read = lambda: self._freeze(t)
         try:
             self._decide_and_resume(t, call, name, args)

@@ -81,6 +81,7 @@ _P = {
     "pivot_root": {0: (None, F, None, None), 1: (None, F, None, None)},
 }
 _DEFAULT = (None, F, None, None)
+PATH_SYSCALLS = frozenset(_P)     # syscalls with a path argument resolved here
 
 
 def _s32(v: int) -> int:
