@@ -57,6 +57,55 @@ static int fdswapper(void *arg)
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
+/* one try through the swapped /tmp/sa: 1 allowed, 0 denied, -1 escaped */
+static int open_try(void)
+{
+    int fd = open("/tmp/sa/file", O_RDONLY);
+    if (fd < 0) return 0;
+    char t[128] = {0};
+    ssize_t n = read(fd, t, sizeof t - 1);
+    close(fd);
+    if (n > 0 && strstr(t, "CANARY")) { say("ESCAPED toctou open read: %s", t); return -1; }
+    return 1;
+}
+
+static int unlink_try(void)
+{
+    char keep[512], victim[512];
+    snprintf(keep, sizeof keep, "%s/file", bad);
+    snprintf(victim, sizeof victim, "%s/file", good);
+    int fd = open(victim, O_WRONLY | O_CREAT, 0666);
+    if (fd >= 0) close(fd);
+    int r = unlink("/tmp/sa/file") == 0;
+    if (access(keep, F_OK) != 0) { say("ESCAPED toctou unlink removed %s\n", keep); return -1; }
+    return r;
+}
+
+/* rounds of a fresh swapper each: the early tries after a fork are the interesting ones */
+static int swap_rounds(double secs, int (*try)(void))
+{
+    if (symlink(good, "/tmp/sa") || symlink(bad, "/tmp/sb")) { say("SETUP symlinks errno=%d\n", errno); return 3; }
+    long ok = 0, denied = 0, iters = 0;
+    double end = now() + secs;
+    while (now() < end) {
+        *stop = 0;
+        pid_t c = fork();
+        if (c == 0) swapper();
+        double r_end = now() + 0.05;
+        while (now() < r_end) {
+            iters++;
+            int r = try();
+            if (r < 0) { say("after %ld tries\n", iters); end = 0; break; }
+            if (r) ok++; else denied++;
+        }
+        *stop = 1;
+        waitpid(c, NULL, 0);
+    }
+    say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+    say("DONE\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) { say("usage: tm_toctou MODE SECONDS ALLOWED FORBIDDEN\n"); return 2; }
@@ -99,60 +148,8 @@ int main(int argc, char **argv)
         say("DONE\n");
         return 0;
     }
-    else if (!strcmp(mode, "unlinkswap")) {
-        char keep[512], victim[512];
-        snprintf(keep, sizeof keep, "%s/file", bad);
-        snprintf(victim, sizeof victim, "%s/file", good);
-        if (symlink(good, "/tmp/sa") || symlink(bad, "/tmp/sb")) { say("SETUP symlinks errno=%d\n", errno); return 3; }
-        long ok = 0, denied = 0, iters = 0;
-        double end = now() + secs;
-        while (now() < end) {
-            *stop = 0;
-            pid_t c = fork();
-            if (c == 0) swapper();
-            double r_end = now() + 0.05;
-            while (now() < r_end) {
-                iters++;
-                int fd = open(victim, O_WRONLY | O_CREAT, 0666);
-                if (fd >= 0) close(fd);
-                if (unlink("/tmp/sa/file") == 0) ok++; else denied++;
-                if (access(keep, F_OK) != 0) { say("ESCAPED toctou unlink removed %s after %ld tries\n", keep, iters); end = 0; break; }
-            }
-            *stop = 1;
-            waitpid(c, NULL, 0);
-        }
-        say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
-        say("DONE\n");
-        return 0;
-    }
-    else if (!strcmp(mode, "swap")) {
-        /* rounds of a fresh swapper each: the early opens after a fork are the
-         * interesting ones */
-        if (symlink(good, "/tmp/sa") || symlink(bad, "/tmp/sb")) { say("SETUP symlinks errno=%d\n", errno); return 3; }
-        long ok = 0, denied = 0, iters = 0;
-        double end = now() + secs;
-        while (now() < end) {
-            *stop = 0;
-            pid_t c = fork();
-            if (c == 0) swapper();
-            double r_end = now() + 0.05;
-            while (now() < r_end) {
-                iters++;
-                int fd = open("/tmp/sa/file", O_RDONLY);
-                if (fd < 0) { denied++; continue; }
-                char t[128] = {0};
-                ssize_t n = read(fd, t, sizeof t - 1);
-                close(fd);
-                if (n > 0 && strstr(t, "CANARY")) { say("ESCAPED toctou after %ld opens: %s", iters, t); end = 0; break; }
-                ok++;
-            }
-            *stop = 1;
-            waitpid(c, NULL, 0);
-        }
-        say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
-        say("DONE\n");
-        return 0;
-    }
+    else if (!strcmp(mode, "swap") || !strcmp(mode, "unlinkswap"))
+        return swap_rounds(secs, !strcmp(mode, "swap") ? open_try : unlink_try);
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;
