@@ -252,23 +252,29 @@ def test_c18_symlink_swap_race(tm_cc, tmp_path_factory):
         no_traceback(r)
 
 
-def test_c18_symlink_swap_race_on_unlink(tm_cc, tmp_path_factory):
-    """C18 for a path syscall with no object to re-check afterwards: unlink of
-    /tmp/sa/file while another process swaps /tmp/sa between the allowed and
-    the forbidden directory.  While a path-decided call of a task that is not
-    alone is held, every other task of the jail is stopped, so the kernel
-    resolves the path the supervisor decided on: /data/forbidden/file must survive."""
+@pytest.mark.parametrize("mode", ["unlinkswap", "truncswap"])
+def test_c18_symlink_swap_race_on_changing_calls(tm_cc, tmp_path_factory, mode):
+    """C18 where re-checking afterwards is too late: unlink of /tmp/sa/file, or
+    its open with O_TRUNC, while another process swaps /tmp/sa between the
+    allowed and the forbidden directory.  While such a call of a task that is
+    not alone is decided and run, every other task of the jail is stopped, so
+    the kernel resolves the path the supervisor decided on:
+    /data/forbidden/file must survive, whole.  The swapper's renameat2 is
+    allowed in the kernel here: had it gone to the supervisor, stopping the
+    jail for *it* would already keep it from overlapping the other call."""
     prog = tm_cc("tm_toctou.c")
     jobs, dirs = {}, {}
     for i in range(8):
-        tmp = tmp_path_factory.mktemp(f"uswap{i}")
+        tmp = tmp_path_factory.mktemp(f"{mode}{i}")
         os.chmod(tmp, 0o755)
         dirs[i] = make_data_dir(tmp)
-        jobs[i] = (prog, ("unlinkswap", "1.0", "/data/allowed", "/data/forbidden"),
-                   {"opts": [*data_opts(dirs[i]), "-t", "30"], "policy": guard_policy(tmp), "timeout": 90})
+        jobs[i] = (prog, (mode, "1.0", "/data/allowed", "/data/forbidden"),
+                   {"opts": [*data_opts(dirs[i]), "-t", "30"], "timeout": 90,
+                    "policy": guard_policy(tmp, first="  ALLOW { renameat2 }\n")})
     runs = run_batch(jobs)
     for i, r in runs.items():
-        assert (dirs[i] / "forbidden" / "file").exists() and not r.achieved("toctou"), str(r)
+        kept = dirs[i] / "forbidden" / "file"
+        assert kept.exists() and CANARY in kept.read_text() and not r.achieved("toctou"), str(r)
         assert r.rc == 0, str(r)
         no_traceback(r)
         m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)

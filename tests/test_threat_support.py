@@ -238,18 +238,19 @@ _GUARDED = {
 
 
 def guard_policy(tmp_path: Path, deny_under: str = "/data", allow_under: str = "/data/allowed",
-                 action: str = "ERRNO(13)") -> str:
+                 action: str = "ERRNO(13)", first: str = "") -> str:
     """The shipped default policy with guard rules in front: a path syscall
     any of whose resolved paths is under <deny_under> but not under
     <allow_under> gets <action>; one whose paths are all under <allow_under>
-    is allowed.  First match wins, so these rules decide."""
+    is allowed.  First match wins, so these rules decide (after <first>, rules
+    placed before them)."""
     deny, allow = [], []
     for name, (params, pargs) in _GUARDED.items():
         d = " || ".join(f'(path({a}) under "{deny_under}" && !(path({a}) under "{allow_under}"))' for a in pargs)
         a = " && ".join(f'path({a}) under "{allow_under}"' for a in pargs)
         deny.append(f"    {name}({params}) {{ {d} }}")
         allow.append(f"    {name}({params}) {{ {a} }}")
-    body = (f"  {action} {{\n" + ",\n".join(deny) + "\n  }\n"
+    body = (first + f"  {action} {{\n" + ",\n".join(deny) + "\n  }\n"
             "  ALLOW {\n" + ",\n".join(allow) + "\n  }\n")
     return prepend_policy(tmp_path, body, "guard.policy")
 

@@ -8,11 +8,13 @@
  * (renameat2 RENAME_EXCHANGE) while the main one opens /tmp/sa/file.
  * Mode "unlinkswap" (C18 for a path syscall with no object to re-check): the
  * same swapper while the main process unlinks /tmp/sa/file (and re-creates
- * ALLOWED/file); prints "ESCAPED" if FORBIDDEN/file is ever gone.
+ * ALLOWED/file); prints "ESCAPED" if FORBIDDEN/file is ever gone.  Mode
+ * "truncswap": open(/tmp/sa/file, O_WRONLY|O_TRUNC); "ESCAPED" if
+ * FORBIDDEN/file was ever emptied (the fd re-check would come too late).
  * Mode "fdswap" (B13): ALLOWED and FORBIDDEN are directories holding "file";
  * a CLONE_FILES child (shares the fd table, not a thread) keeps dup2()ing
  * either onto fd 20 (RLIMIT_NOFILE is 32) while the main process does openat(20, "file").
- * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|fdswap SECONDS ALLOWED FORBIDDEN */
+ * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|fdswap SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
 #include <sched.h>
@@ -79,6 +81,17 @@ static int unlink_try(void)
     int r = unlink("/tmp/sa/file") == 0;
     if (access(keep, F_OK) != 0) { say("ESCAPED toctou unlink removed %s\n", keep); return -1; }
     return r;
+}
+
+static int trunc_try(void)
+{
+    char keep[512];
+    struct stat st;
+    snprintf(keep, sizeof keep, "%s/file", bad);
+    int fd = open("/tmp/sa/file", O_WRONLY | O_TRUNC);
+    if (fd >= 0) close(fd);
+    if (stat(keep, &st) == 0 && st.st_size == 0) { say("ESCAPED toctou open truncated %s\n", keep); return -1; }
+    return fd >= 0;
 }
 
 /* rounds of a fresh swapper each: the early tries after a fork are the interesting ones */
@@ -148,8 +161,12 @@ int main(int argc, char **argv)
         say("DONE\n");
         return 0;
     }
-    else if (!strcmp(mode, "swap") || !strcmp(mode, "unlinkswap"))
-        return swap_rounds(secs, !strcmp(mode, "swap") ? open_try : unlink_try);
+    else if (!strcmp(mode, "swap"))
+        return swap_rounds(secs, open_try);
+    else if (!strcmp(mode, "unlinkswap"))
+        return swap_rounds(secs, unlink_try);
+    else if (!strcmp(mode, "truncswap"))
+        return swap_rounds(secs, trunc_try);
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;

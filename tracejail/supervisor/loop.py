@@ -25,16 +25,18 @@ and of the file tree.  Defences:
 - an allowed execve is re-decided on /proc/PID/exe at the exec event (also
   catches a shebang to a forbidden interpreter).
 - the other path syscalls (unlink, rename, mkdir, chmod, ...) have no object
-  to re-check afterwards: when the task is not alone, every other task of the
+  to re-check afterwards, and an open with O_CREAT/O_TRUNC does its damage
+  before the re-check: when the task is not alone, every other task of the
   jail is stopped before the path is read and stays stopped (late arrivals
   too) until the call's exit stop (WORLD_FREEZE).
-What remains weak when the task is not alone: a CLONE_VM process that is not
-a thread, or a MAP_SHARED mapping written by another process, can still flip
-an open's argument or swap a symlink under it (#12, #18): caught after the
-fact by the fd re-check, but O_CREAT has already created the file.  AF_UNIX
-connect/sendto paths are not re-checked (connect may wait for a peer, so the
-jail is not stopped for it).  Writers outside the jail (host processes,
-another jail sharing a -B directory) are trusted.  An open
+What remains weak when the task is not alone: a plain open can still have its
+argument flipped by another task's write to shared memory or a symlink
+swapped under it (#12, #18), caught after the fact by the fd re-check (the
+jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
+writer may flip memory even while the jail is stopped.  AF_UNIX connect/sendto
+paths are not re-checked (connect may wait for a peer, so the jail is not
+stopped for it).  Writers outside the jail (host processes, another jail
+sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
 cached root fd goes stale if the tracee chroots in a way not routed to the
 supervisor (the default policy kills chroot/pivot_root).
@@ -71,6 +73,16 @@ EXEC_CALLS = {"execve": 0, "execveat": 1}
 # chmod...): while one of a task that is not alone is decided and run, every
 # other task of the jail stays stopped (threats #12, #18).
 WORLD_FREEZE = PATH_SYSCALLS - OPEN_CALLS.keys() - EXEC_CALLS.keys()
+# ...and so do opens that change the file by opening it (the fd re-check
+# would come after the damage); openat2's flags are in memory: always
+O_CREAT_TRUNC = 0o100 | 0o1000
+_OPEN_FLAGS = {"open": 1, "openat": 2}
+
+
+def _changes_on_open(name, args) -> bool:
+    i = _OPEN_FLAGS.get(name)
+    return args[i] & O_CREAT_TRUNC != 0 if i is not None else name in ("creat", "openat2")
+
 # Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
 # reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
 # them routed here whenever the policy may allow them: once one is allowed,
@@ -502,7 +514,8 @@ class Supervisor:
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         g = self.groups.get(t.tgid)
-        if name in WORLD_FREEZE and not self._alone(tid):
+        if (name in WORLD_FREEZE or name in OPEN_CALLS and _changes_on_open(name, args)) \
+                and not self._alone(tid):
             call.before_read = lambda: self._freeze(t, world=True)
         elif g is not None and len(g) > 1 and name not in EXEC_CALLS:
             call.before_read = lambda: self._freeze(t)
@@ -558,6 +571,8 @@ class Supervisor:
             if verify or hold or self.audit_results:
                 t.pending = (call, v, mode, verify)
                 pt.syscall(tid)
+                if t.frozen is not None and not hold:
+                    self._thaw(t)         # a FIFO open may wait for a frozen task
             else:
                 self._log_call(t, call, v, mode, None)
                 pt.cont(tid)
