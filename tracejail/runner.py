@@ -25,7 +25,10 @@ class JailStuck(BaseException):
 
 def inject_syscalls(specs) -> list[str]:
     """Syscall names named by --inject specs; a bad spec is a UsageError here,
-    before anything runs (parser: tracejail.supervisor.inject)."""
+    before anything runs (parser: tracejail.supervisor.inject, imported only when
+    there are specs: a plain run does not pay for it)."""
+    if not specs:
+        return []
     from tracejail.supervisor.inject import parse_injections
     return list(parse_injections(specs).syscalls)
 

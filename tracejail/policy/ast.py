@@ -1,18 +1,64 @@
 """Policy AST: kafel statements plus tracejail's supervisor predicates.
 
-Nodes are plain frozen dataclasses so importers (Docker/OCI) can build them
-and ``format_policy`` can print them back as policy text.
+Nodes are plain value objects so importers (Docker/OCI) can build them and
+``format_policy`` can print them back as policy text.  They behave as the
+@dataclass(frozen=True) (statements: @dataclass) they used to be -- same
+constructor, ==, hash, repr, FrozenInstanceError, pickle form -- but the methods
+are written out once in _Node: decorating 18 dataclasses exec()s ~100 generated
+methods, ~25 ms of every ``tracejail run``, and a run that finds its compiled
+policy in the cache imports this module only to unpickle it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from operator import attrgetter
 
 
-@dataclass(frozen=True)
-class Loc:
-    file: str
-    line: int
-    col: int
+class _Node:
+    """Fields are ``_fields`` in order; ``_key(self)`` is their tuple (set by _node)."""
+    __slots__ = ()
+    _fields: tuple = ()
+
+    def __repr__(self) -> str:
+        return (self.__class__.__qualname__ + "(" +
+                ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields) + ")")
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._key(self) == other._key(other)
+        return NotImplemented
+
+    __hash__ = None         # mutable statements: unhashable, as an eq=True dataclass
+
+
+class _Frozen(_Node):
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        from dataclasses import FrozenInstanceError
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        from dataclasses import FrozenInstanceError
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __hash__(self) -> int:
+        return hash(self._key(self))
+
+
+def _node(cls):
+    """Class decorator: ``_key`` (the fields' tuple, in C) and ``__match_args__``."""
+    f = cls._fields
+    cls._key = staticmethod(attrgetter(*f) if len(f) > 1 else lambda o, _n=f[0]: (getattr(o, _n),))
+    cls.__match_args__ = f
+    return cls
+
+
+@_node
+class Loc(_Frozen):
+    _fields = ("file", "line", "col")
+
+    def __init__(self, file: str, line: int, col: int):
+        self.__dict__.update(file=file, line=line, col=col)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -27,10 +73,13 @@ NOLOC = Loc("<builder>", 0, 0)
 
 
 # ---------------------------------------------------------------- actions
-@dataclass(frozen=True)
-class Action:
-    kind: str          # ALLOW LOG KILL KILL_PROCESS ERRNO TRAP TRACE USER_NOTIF
-    value: int = 0
+@_node
+class Action(_Frozen):
+    _fields = ("kind", "value")
+
+    def __init__(self, kind: str, value: int = 0):
+        # kind: ALLOW LOG KILL KILL_PROCESS ERRNO TRAP TRACE USER_NOTIF
+        self.__dict__.update(kind=kind, value=value)
 
     def __str__(self) -> str:
         if self.kind in ("ERRNO", "TRAP", "TRACE"):
@@ -39,78 +88,92 @@ class Action:
 
 
 # ---------------------------------------------------------------- integer expressions
-@dataclass(frozen=True)
-class Num:
-    value: int
-    loc: Loc = NOLOC
+@_node
+class Num(_Frozen):
+    _fields = ("value", "loc")
+
+    def __init__(self, value: int, loc: Loc = NOLOC):
+        self.__dict__.update(value=value, loc=loc)
 
 
-@dataclass(frozen=True)
-class ArgRef:
-    name: str          # as written (for messages and formatting)
-    index: int         # 0..5
-    bits: int = 64     # 32 when the kernel reads this argument as an int
-    loc: Loc = NOLOC
+@_node
+class ArgRef(_Frozen):
+    _fields = ("name", "index", "bits", "loc")
+
+    def __init__(self, name: str, index: int, bits: int = 64, loc: Loc = NOLOC):
+        # name as written (for messages and formatting); index 0..5;
+        # bits 32 when the kernel reads this argument as an int
+        self.__dict__.update(name=name, index=index, bits=bits, loc=loc)
 
 
-@dataclass(frozen=True)
-class BitOp:
-    op: str            # "&" or "|"
-    left: object
-    right: object
-    loc: Loc = NOLOC
+@_node
+class BitOp(_Frozen):
+    _fields = ("op", "left", "right", "loc")
+
+    def __init__(self, op: str, left: object, right: object, loc: Loc = NOLOC):
+        # op: "&" or "|"
+        self.__dict__.update(op=op, left=left, right=right, loc=loc)
 
 
 # ---------------------------------------------------------------- boolean expressions
-@dataclass(frozen=True)
-class Cmp:
-    op: str            # == != < <= > >=
-    left: object
-    right: object
-    loc: Loc = NOLOC
+@_node
+class Cmp(_Frozen):
+    _fields = ("op", "left", "right", "loc")
+
+    def __init__(self, op: str, left: object, right: object, loc: Loc = NOLOC):
+        # op: == != < <= > >=
+        self.__dict__.update(op=op, left=left, right=right, loc=loc)
 
 
-@dataclass(frozen=True)
-class And:
-    left: object
-    right: object
+@_node
+class And(_Frozen):
+    _fields = ("left", "right")
+
+    def __init__(self, left: object, right: object):
+        self.__dict__.update(left=left, right=right)
 
 
-@dataclass(frozen=True)
-class Or:
-    left: object
-    right: object
-    comma: bool = False   # written as kafel's lowest-precedence ','
+@_node
+class Or(_Frozen):
+    _fields = ("left", "right", "comma")
+
+    def __init__(self, left: object, right: object, comma: bool = False):
+        # comma: written as kafel's lowest-precedence ','
+        self.__dict__.update(left=left, right=right, comma=comma)
 
 
-@dataclass(frozen=True)
-class Not:
-    expr: object
+@_node
+class Not(_Frozen):
+    _fields = ("expr",)
+
+    def __init__(self, expr: object):
+        self.__dict__.update(expr=expr)
 
 
-@dataclass(frozen=True)
-class StrPred:
+@_node
+class StrPred(_Frozen):
     """path(arg) / string(arg) OP patterns.  OP: == != in under prefix, and
     ``on`` (values = ("ro_bind", mount table)): the path lies on a read-only bind."""
-    kind: str          # "path" or "string"
-    arg: ArgRef
-    op: str
-    values: tuple
-    loc: Loc = NOLOC
+    _fields = ("kind", "arg", "op", "values", "loc")
+
+    def __init__(self, kind: str, arg: ArgRef, op: str, values: tuple, loc: Loc = NOLOC):
+        # kind: "path" or "string"
+        self.__dict__.update(kind=kind, arg=arg, op=op, values=values, loc=loc)
 
 
-@dataclass(frozen=True)
-class ArgvPred:
+@_node
+class ArgvPred(_Frozen):
     """argv(arg)[index] OP patterns, or argv(arg) contains patterns (index None)."""
-    arg: ArgRef
-    index: int | None
-    op: str            # == != in prefix contains
-    values: tuple
-    loc: Loc = NOLOC
+    _fields = ("arg", "index", "op", "values", "loc")
+
+    def __init__(self, arg: ArgRef, index: int | None, op: str, values: tuple,
+                 loc: Loc = NOLOC):
+        # op: == != in prefix contains
+        self.__dict__.update(arg=arg, index=index, op=op, values=values, loc=loc)
 
 
-@dataclass(frozen=True)
-class SockPred:
+@_node
+class SockPred(_Frozen):
     """sockaddr(arg, lenarg).field OP value(s).  field: family ip port path.
 
     With ``msg`` set it is ``msgaddr(arg[, vlen])``: the destination in a struct
@@ -118,81 +181,98 @@ class SockPred:
     every entry satisfies it); no destination (NULL name or zero length, a
     connected socket) has family AF_UNSPEC.  ``lenarg`` is then the vlen argument
     or None."""
-    arg: ArgRef
-    lenarg: ArgRef | None
-    field: str
-    op: str
-    values: tuple      # ints for family/port, strings for ip (IP or CIDR) and path
-    loc: Loc = NOLOC
-    msg: bool = False
+    _fields = ("arg", "lenarg", "field", "op", "values", "loc", "msg")
+
+    def __init__(self, arg: ArgRef, lenarg: ArgRef | None, field: str, op: str, values: tuple,
+                 loc: Loc = NOLOC, msg: bool = False):
+        # values: ints for family/port, strings for ip (IP or CIDR) and path
+        self.__dict__.update(arg=arg, lenarg=lenarg, field=field, op=op, values=values, loc=loc,
+                             msg=msg)
 
 
 MEMORY_PREDICATES = (StrPred, ArgvPred, SockPred)
 
 
 # ---------------------------------------------------------------- statements
-@dataclass(frozen=True)
-class RuleAst:
-    syscall: str | None        # name as written (None for SYSCALL[n] / #define number)
-    nr: int | None             # x86_64 number (None when the rule does not apply here)
-    params: tuple | None       # declared argument names, None if implicit
-    expr: object | None        # None: unconditional
-    archs: tuple | None        # ON guard, None if none
-    loc: Loc = NOLOC
-    custom: bool = False       # written as SYSCALL[n] or a #define'd number
+@_node
+class RuleAst(_Frozen):
+    _fields = ("syscall", "nr", "params", "expr", "archs", "loc", "custom")
+
+    def __init__(self, syscall: str | None, nr: int | None, params: tuple | None,
+                 expr: object | None, archs: tuple | None, loc: Loc = NOLOC, custom: bool = False):
+        # syscall: name as written (None for SYSCALL[n] / #define number)
+        # nr: x86_64 number (None when the rule does not apply here)
+        # params: declared argument names, None if implicit
+        # expr: None = unconditional;  archs: ON guard, None if none
+        # custom: written as SYSCALL[n] or a #define'd number
+        self.__dict__.update(syscall=syscall, nr=nr, params=params, expr=expr, archs=archs,
+                             loc=loc, custom=custom)
 
 
-@dataclass
-class ActionBlock:
-    action: Action
-    rules: list
-    loc: Loc = NOLOC
+@_node
+class ActionBlock(_Node):
+    """``ACTION { rules }`` inside a policy (mutable, unhashable: a statement)."""
+    _fields = ("action", "rules", "loc")
+
+    def __init__(self, action: Action, rules: list, loc: Loc = NOLOC):
+        self.__dict__.update(action=action, rules=rules, loc=loc)
 
 
-@dataclass
-class Use:
-    name: str
-    loc: Loc = NOLOC
+@_node
+class Use(_Node):
+    _fields = ("name", "loc")
+
+    def __init__(self, name: str, loc: Loc = NOLOC):
+        self.__dict__.update(name=name, loc=loc)
 
 
-@dataclass
-class PolicyDef:
-    name: str
-    entries: list
-    loc: Loc = NOLOC
+@_node
+class PolicyDef(_Node):
+    _fields = ("name", "entries", "loc")
+
+    def __init__(self, name: str, entries: list, loc: Loc = NOLOC):
+        self.__dict__.update(name=name, entries=entries, loc=loc)
 
 
-@dataclass(frozen=True)
-class Rule:
+@_node
+class Rule(_Frozen):
     """One flattened rule of the entry policy, in policy order."""
-    order: int
-    action: Action
-    syscall: str               # canonical x86_64 name or "SYSCALL[n]"
-    nr: int
-    expr: object | None
-    loc: Loc
-    source: RuleAst
+    _fields = ("order", "action", "syscall", "nr", "expr", "loc", "source")
+
+    def __init__(self, order: int, action: Action, syscall: str, nr: int, expr: object | None,
+                 loc: Loc, source: RuleAst):
+        # syscall: canonical x86_64 name or "SYSCALL[n]"
+        self.__dict__.update(order=order, action=action, syscall=syscall, nr=nr, expr=expr,
+                             loc=loc, source=source)
 
     @property
     def tag(self) -> str:
         return self.loc.short
 
 
-@dataclass
-class Program:
+@_node
+class Program(_Node):
     """A parsed policy file: definitions, the implicit top-level policy, default."""
-    policies: dict = field(default_factory=dict)     # name -> PolicyDef
-    main: list = field(default_factory=list)          # entries of the implicit top-level policy
-    default: Action | None = None
-    default_loc: Loc | None = None
-    defines: dict = field(default_factory=dict)
-    sources: list = field(default_factory=list)       # (name, text) of every file read
-    warnings: list = field(default_factory=list)      # (Loc, message)
-    name: str = "<string>"
-    rules: list = field(default_factory=list)         # flattened Rule list (x86_64)
-    # the jail's mount table for `path(x) on ro_bind`: ((dst, kind, rw), ...) in mount
-    # order, the root first; empty when unknown (then `on ro_bind` never matches)
-    mounts: tuple = ()
+    _fields = ("policies", "main", "default", "default_loc", "defines", "sources", "warnings",
+               "name", "rules", "mounts")
+
+    def __init__(self, policies: dict | None = None, main: list | None = None,
+                 default: Action | None = None, default_loc: Loc | None = None,
+                 defines: dict | None = None, sources: list | None = None,
+                 warnings: list | None = None, name: str = "<string>",
+                 rules: list | None = None, mounts: tuple = ()):
+        self.policies = {} if policies is None else policies   # name -> PolicyDef
+        self.main = [] if main is None else main       # entries of the implicit top-level policy
+        self.default = default
+        self.default_loc = default_loc
+        self.defines = {} if defines is None else defines
+        self.sources = [] if sources is None else sources        # (name, text) of every file read
+        self.warnings = [] if warnings is None else warnings     # (Loc, message)
+        self.name = name
+        self.rules = [] if rules is None else rules    # flattened Rule list (x86_64)
+        # the jail's mount table for `path(x) on ro_bind`: ((dst, kind, rw), ...) in mount
+        # order, the root first; empty when unknown (then `on ro_bind` never matches)
+        self.mounts = mounts
 
     @property
     def default_action(self) -> Action:

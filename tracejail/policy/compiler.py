@@ -13,12 +13,10 @@ syscall that disagrees to the supervisor (fail closed, never silently wrong).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from tracejail.errors import PolicyError
 from tracejail.policy import bpf, pyfast, syscalls
-from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program,
-                                  is_memory_expr)
+from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program, _Frozen,
+                                  _node, _Node, is_memory_expr)
 from tracejail.policy.interpreter import IntCall, Interpreter, NeedsMemory
 from tracejail.verdict import ALLOWING, Verdict
 
@@ -192,22 +190,29 @@ def _simplify(conj):
 
 
 # ------------------------------------------------------------------ routing
-@dataclass
-class Route:
-    nr: int
-    name: str
-    where: str                  # "kernel", "supervisor", "mixed"
-    reason: str
-    rules: list = field(default_factory=list)          # Rule objects for this syscall
-    kernel_rules: list = field(default_factory=list)   # (action, conj) emitted to libseccomp
+# Route and _Part behave as the dataclasses they were (ast._Node: no exec() at import)
+@_node
+class Route(_Node):
+    _fields = ("nr", "name", "where", "reason", "rules", "kernel_rules")
+
+    def __init__(self, nr: int, name: str, where: str, reason: str, rules: list | None = None,
+                 kernel_rules: list | None = None):
+        self.nr = nr
+        self.name = name
+        self.where = where              # "kernel", "supervisor", "mixed"
+        self.reason = reason
+        self.rules = [] if rules is None else rules     # Rule objects for this syscall
+        # (action, conj) emitted to libseccomp
+        self.kernel_rules = [] if kernel_rules is None else kernel_rules
 
 
-@dataclass(frozen=True)
-class _Part:
+@_node
+class _Part(_Frozen):
     """One top-level disjunct of a rule: ``A { x || y }`` == ``A { x }, A { y }``."""
-    action: Action
-    expr: object
-    loc: object
+    _fields = ("action", "expr", "loc")
+
+    def __init__(self, action: Action, expr: object, loc: object):
+        self.__dict__.update(action=action, expr=expr, loc=loc)
 
 
 def split_rules(rules) -> list:
