@@ -6,8 +6,9 @@ tracee (lazy memory reads), ``policy eval`` implements it over literal values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
+
+from tracejail._values import _Frozen, _node
 
 # Actions, as in kafel.  KILL is kafel's KILL (== KILL_THREAD in the kernel);
 # tracejail's supervisor kills the whole jail for KILL, KILL_THREAD and
@@ -17,11 +18,16 @@ ACTIONS = ("ALLOW", "LOG", "ERRNO", "TRAP", "TRACE", "USER_NOTIF",
 ALLOWING = frozenset(("ALLOW", "LOG", "TRACE", "USER_NOTIF"))
 
 
-@dataclass(frozen=True)
-class Verdict:
-    action: str            # one of ACTIONS
-    value: int = 0         # errno for ERRNO, data for TRAP/TRACE
-    rule: str | None = None  # "file:line" of the deciding rule, "default", or a tag
+# Verdict and SockAddr behave as the frozen dataclasses they were (same ==, hash,
+# repr; the audit encodes them by their fields): tracejail._values says why not @dataclass.
+@_node
+class Verdict(_Frozen):
+    _fields = ("action", "value", "rule")
+
+    def __init__(self, action: str, value: int = 0, rule: str | None = None):
+        # action: one of ACTIONS;  value: errno for ERRNO, data for TRAP/TRACE
+        # rule: "file:line" of the deciding rule, "default", or a tag
+        self.__dict__.update(action=action, value=value, rule=rule)
 
     @property
     def allows(self) -> bool:
@@ -47,14 +53,18 @@ class ArgFault(Exception):
         self.errno = errno
 
 
-@dataclass(frozen=True)
-class SockAddr:
-    family: str                 # "AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK", "AF_UNKNOWN(n)"
-    address: str | None = None  # IPv4/IPv6 text (v4-mapped v6 given as IPv4), or unix path ("@name" = abstract)
-    port: int | None = None
-    # a pathname AF_UNIX address as the program gave it; ``address`` is then the
-    # resolved path the policy sees (threat C20).  None: address is as given.
-    given: str | None = field(default=None, compare=False)
+@_node
+class SockAddr(_Frozen):
+    _fields = ("family", "address", "port", "given")
+    _compare = ("family", "address", "port")        # not ``given``: == and hash ignore it
+
+    def __init__(self, family: str, address: str | None = None, port: int | None = None,
+                 given: str | None = None):
+        # family: "AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK", "AF_UNKNOWN(n)"
+        # address: IPv4/IPv6 text (v4-mapped v6 given as IPv4), or unix path ("@name" = abstract)
+        # given: a pathname AF_UNIX address as the program gave it; ``address`` is then the
+        # resolved path the policy sees (threat C20).  None: address is as given.
+        self.__dict__.update(family=family, address=address, port=port, given=given)
 
 
 class SyscallCall(Protocol):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from tracejail._values import _Node
+
 SCHEMA_VERSION = 1
 
 _NAMED = {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
@@ -98,7 +100,8 @@ def json_default(o):
         return sorted(o, key=str)
     if isinstance(o, os.PathLike):
         return escape_str(os.fspath(o))
-    fields = getattr(o, "__dataclass_fields__", None)
+    # tracejail._values classes (Verdict, SockAddr, policy AST) as the dataclasses they were
+    fields = o._fields if isinstance(o, _Node) else getattr(o, "__dataclass_fields__", None)
     if fields is not None:
         return {k: getattr(o, k) for k in fields}
     return str(o)

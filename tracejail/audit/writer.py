@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+from tracejail._values import _Node
 from tracejail.audit.records import SCHEMA_VERSION, escape_bytes, escape_str, json_default
 from tracejail.errors import SetupError, TracejailError
 
@@ -71,7 +72,7 @@ def _clean(v):
         return [_clean(x) for x in v]
     if isinstance(v, (bytes, bytearray)):
         return escape_bytes(bytes(v))
-    if getattr(v, "__dataclass_fields__", None) is not None:
+    if isinstance(v, _Node) or getattr(v, "__dataclass_fields__", None) is not None:
         return _clean(json_default(v))
     return v
 

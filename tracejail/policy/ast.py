@@ -4,53 +4,13 @@ Nodes are plain value objects so importers (Docker/OCI) can build them and
 ``format_policy`` can print them back as policy text.  They behave as the
 @dataclass(frozen=True) (statements: @dataclass) they used to be -- same
 constructor, ==, hash, repr, FrozenInstanceError, pickle form -- but the methods
-are written out once in _Node: decorating 18 dataclasses exec()s ~100 generated
-methods, ~25 ms of every ``tracejail run``, and a run that finds its compiled
-policy in the cache imports this module only to unpickle it.
+are written out once (tracejail._values): decorating 18 dataclasses exec()s ~100
+generated methods, ~25 ms of every ``tracejail run``, and a run that finds its
+compiled policy in the cache imports this module only to unpickle it.
 """
 from __future__ import annotations
 
-from operator import attrgetter
-
-
-class _Node:
-    """Fields are ``_fields`` in order; ``_key(self)`` is their tuple (set by _node)."""
-    __slots__ = ()
-    _fields: tuple = ()
-
-    def __repr__(self) -> str:
-        return (self.__class__.__qualname__ + "(" +
-                ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields) + ")")
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._key(self) == other._key(other)
-        return NotImplemented
-
-    __hash__ = None         # mutable statements: unhashable, as an eq=True dataclass
-
-
-class _Frozen(_Node):
-    __slots__ = ()
-
-    def __setattr__(self, name, value):
-        from dataclasses import FrozenInstanceError
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name):
-        from dataclasses import FrozenInstanceError
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __hash__(self) -> int:
-        return hash(self._key(self))
-
-
-def _node(cls):
-    """Class decorator: ``_key`` (the fields' tuple, in C) and ``__match_args__``."""
-    f = cls._fields
-    cls._key = staticmethod(attrgetter(*f) if len(f) > 1 else lambda o, _n=f[0]: (getattr(o, _n),))
-    cls.__match_args__ = f
-    return cls
+from tracejail._values import _Frozen, _node, _Node
 
 
 @_node

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from tracejail.errors import PolicyError
 from tracejail.policy import bpf, pyfast, syscalls
-from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program, _Frozen,
-                                  _node, _Node, is_memory_expr)
+from tracejail._values import _Frozen, _node, _Node
+from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program,
+                                  is_memory_expr)
 from tracejail.policy.interpreter import IntCall, Interpreter, NeedsMemory
 from tracejail.verdict import ALLOWING, Verdict
 
@@ -190,7 +191,7 @@ def _simplify(conj):
 
 
 # ------------------------------------------------------------------ routing
-# Route and _Part behave as the dataclasses they were (ast._Node: no exec() at import)
+# Route and _Part behave as the dataclasses they were (tracejail._values: no exec() at import)
 @_node
 class Route(_Node):
     _fields = ("nr", "name", "where", "reason", "rules", "kernel_rules")
