@@ -219,3 +219,26 @@ def test_foreign_arch_syscall_kills_the_jail(cc, tmp_path):
     assert (out.exit_code, out.reason) == (159, "violation"), text
     assert out.violation["arch"] == "i386" and out.violation["rule"] == "foreign-arch"
     assert "int80" not in text
+
+
+PARALLEL_SHELL = """
+: > /tmp/empty
+for j in 1 2 3 4 5; do
+  ( for i in $(seq 15); do mkdir /tmp/d$j.$i && : > /tmp/d$j.$i/f && mv /tmp/d$j.$i/f /tmp/d$j.$i/g \\
+      && rm -r /tmp/d$j.$i; done ) < /tmp/empty &
+done
+wait
+ls /tmp
+"""
+
+
+def test_parallel_shells_changing_the_tree_finish(tj):
+    """Path calls of a task that is not alone stop the whole jail while they run;
+    shells vfork, and a vfork parent cannot stop until its child execs: the
+    supervisor must not wait for it (this deadlocked once).  Every mkdir, mv and
+    rm of five concurrent loops must succeed, and the run must end on its own."""
+    r = tj("run", "-q", "--no-report", "-R", "/bin", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
+           "-R", "/dev/null", "-T", "/tmp", "-t", "60", "--", "/bin/sh", "-c", PARALLEL_SHELL,
+           timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["empty"], r.stdout + r.stderr

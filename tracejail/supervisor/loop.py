@@ -79,6 +79,29 @@ O_CREAT_TRUNC = 0o100 | 0o1000
 _OPEN_FLAGS = {"open": 1, "openat": 2}
 
 
+def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
+    """waitpid(tid) for up to ``limit`` seconds (none if it sits in vfork, waiting
+    for its child): (0, 0) if it has not stopped."""
+    wpid, status = os.waitpid(tid, pt.WALL | os.WNOHANG)
+    if wpid:
+        return wpid, status
+    try:
+        with open(f"/proc/{tid}/syscall", "rb") as f:
+            if f.read(3) == b"58 ":                   # vfork
+                return 0, 0
+    except OSError:
+        pass
+    end = time.monotonic() + limit
+    pause = 0.00005
+    while time.monotonic() < end:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
+        wpid, status = os.waitpid(tid, pt.WALL | os.WNOHANG)
+        if wpid:
+            return wpid, status
+    return 0, 0
+
+
 def _changes_on_open(name, args) -> bool:
     i = _OPEN_FLAGS.get(name)
     return args[i] & O_CREAT_TRUNC != 0 if i is not None else name in ("creat", "openat2")
@@ -245,10 +268,12 @@ class Supervisor:
                 if t is None:
                     # first stop of a new task (may arrive before the parent's fork event)
                     t = self._new_tracee(wpid)
-                w = self._world
+                w = t.frozen_by or self._world
                 if w is not None and t is not w and t.held is None:
-                    t.held = status                       # a late arrival: stays stopped too
-                    w.frozen.append(t)
+                    t.held = status                       # a late stop: stays stopped too
+                    if t.frozen_by is None:
+                        t.frozen_by = w
+                        w.frozen.append(t)
                     continue
                 self._dispatch(t, status)
             else:
@@ -315,14 +340,20 @@ class Supervisor:
         frozen = []
         for tid in list(self.tracees if world else self.groups.get(t.tgid, ())):
             u = self.tracees.get(tid)
-            if u is None or u is t or u.held is not None:
-                continue
+            if u is None or u is t or u.held is not None or u.frozen_by is not None:
+                continue                                  # gone, or already kept stopped
             if pt.interrupt(tid):
                 frozen.append(u)
+                u.frozen_by = t
         for u in frozen:
             try:
-                wpid, status = os.waitpid(u.tid, pt.WALL)
+                wpid, status = _wait_stop(u.tid)
             except ChildProcessError:
+                continue
+            if wpid == 0:
+                # not stopped yet: blocked in the kernel, e.g. a vfork parent waiting
+                # for its child, stopped too (maybe t itself).  It stops before it
+                # runs user code again; the loop holds that stop (frozen_by).
                 continue
             if status & 0x7F == 0x7F:
                 u.held = status
@@ -336,7 +367,16 @@ class Supervisor:
         if self._world is t:
             self._world = None
         frozen, t.frozen = t.frozen, None
-        for u in frozen or ():
+        for i, u in enumerate(frozen or ()):
+            w = self._world
+            if w is not None:
+                # a task resumed above stopped the jail again: the rest stay stopped for it
+                for v in frozen[i:]:
+                    if v is not w and v.frozen_by is t:
+                        v.frozen_by = w
+                        w.frozen.append(v)
+                return
+            u.frozen_by = None
             status, u.held = u.held, None
             if status is not None and not self.killing and self.tracees.get(u.tid) is u:
                 self._dispatch(u, status)
