@@ -50,8 +50,8 @@ import stat
 import struct
 import threading
 import time
-from dataclasses import dataclass
 
+from tracejail._values import _Node, _node
 from tracejail.errors import TracejailError
 from tracejail.supervisor import memory
 from tracejail.supervisor import ptrace_api as pt
@@ -121,11 +121,13 @@ EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    reason: str
-    violation: dict | None = None
+@_node
+class Outcome(_Node):
+    """How the jail ended (a _values class: no dataclass machinery at start-up)."""
+    _fields = ("exit_code", "reason", "violation")
+
+    def __init__(self, exit_code: int, reason: str, violation: dict | None = None):
+        self.exit_code, self.reason, self.violation = exit_code, reason, violation
 
 
 class SupervisorError(TracejailError):
