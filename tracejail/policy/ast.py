@@ -239,14 +239,16 @@ class Program(_Node):
         return self.default or Action("KILL")
 
 
+def find_leaf(e, test):
+    """The first leaf of boolean expression ``e`` (through And/Or/Not, left first)
+    for which test(leaf) is true, or None."""
+    if isinstance(e, (And, Or)):
+        return find_leaf(e.left, test) or find_leaf(e.right, test)
+    if isinstance(e, Not):
+        return find_leaf(e.expr, test)
+    return e if e is not None and test(e) else None
+
+
 def is_memory_expr(e) -> bool:
     """Does evaluating ``e`` need the tracee's memory (a supervisor predicate)?"""
-    if e is None:
-        return False
-    if isinstance(e, MEMORY_PREDICATES):
-        return True
-    if isinstance(e, (And, Or)):
-        return is_memory_expr(e.left) or is_memory_expr(e.right)
-    if isinstance(e, Not):
-        return is_memory_expr(e.expr)
-    return False
+    return find_leaf(e, lambda leaf: isinstance(leaf, MEMORY_PREDICATES)) is not None

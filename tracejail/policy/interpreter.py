@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from tracejail.policy import syscalls
 from tracejail.policy.ast import (And, ArgRef, ArgvPred, BitOp, Cmp, Not, Num, Or, SockPred,
-                                  StrPred)
+                                  StrPred, find_leaf)
 from tracejail.policy.constants import family_number
 from tracejail.verdict import ArgFault, SockAddr, Verdict
 
@@ -220,13 +220,8 @@ def _sock_match(e, sa) -> bool:
 
 
 def _mmsg_pred(e):
-    if isinstance(e, SockPred) and e.msg and e.lenarg is not None:
-        return e
-    if isinstance(e, (And, Or)):
-        return _mmsg_pred(e.left) or _mmsg_pred(e.right)
-    if isinstance(e, Not):
-        return _mmsg_pred(e.expr)
-    return None
+    return find_leaf(e, lambda leaf: isinstance(leaf, SockPred) and leaf.msg
+                     and leaf.lenarg is not None)
 
 
 def _cached_addrs(call, i, vlen_i, ctx):
