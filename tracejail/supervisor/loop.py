@@ -184,9 +184,13 @@ class Supervisor:
         self.main_pid = pid
 
     def count_tasks_with(self, path: str | None) -> None:
-        """Where the kernel counts the jail's live tasks (cgroup pids.current)."""
+        """Where the kernel counts the jail's live tasks (cgroup pids.current).
+        Unreadable: no count, so no task is ever taken to be alone (slower, safe)."""
         if path is not None and self._count_fd is None:
-            self._count_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self._count_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
 
     def _alone(self, tid: int) -> bool:
         """Is the stopped task the only one in the jail, with no kernel-side
