@@ -57,7 +57,7 @@ from tracejail.supervisor import memory
 from tracejail.supervisor import ptrace_api as pt
 from tracejail.supervisor.call import TraceeCall
 from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
-from tracejail.supervisor.paths import PATH_SYSCALLS
+from tracejail.supervisor.paths import PATH_SYSCALLS, changes_on_open
 from tracejail.supervisor.tracees import Tracee
 from tracejail.verdict import ArgFault, Verdict
 
@@ -73,10 +73,8 @@ EXEC_CALLS = {"execve": 0, "execveat": 1}
 # chmod...): while one of a task that is not alone is decided and run, every
 # other task of the jail stays stopped (threats #12, #18).
 WORLD_FREEZE = PATH_SYSCALLS - OPEN_CALLS.keys() - EXEC_CALLS.keys()
-# ...and so do opens that change the file by opening it (the fd re-check
-# would come after the damage); openat2's flags are in memory: always
-O_CREAT_TRUNC = 0o100 | 0o1000
-_OPEN_FLAGS = {"open": 1, "openat": 2}
+# ...and so do opens that change the file by opening it (paths.changes_on_open):
+# the fd re-check would come after the damage
 
 
 def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
@@ -101,10 +99,6 @@ def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
             return wpid, status
     return 0, 0
 
-
-def _changes_on_open(name, args) -> bool:
-    i = _OPEN_FLAGS.get(name)
-    return args[i] & O_CREAT_TRUNC != 0 if i is not None else name in ("creat", "openat2")
 
 # Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
 # reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
@@ -560,7 +554,7 @@ class Supervisor:
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         g = self.groups.get(t.tgid)
-        if (name in WORLD_FREEZE or name in OPEN_CALLS and _changes_on_open(name, args)) \
+        if (name in WORLD_FREEZE or name in OPEN_CALLS and changes_on_open(name, args)) \
                 and not self._alone(tid):
             call.before_read = lambda: self._freeze(t, world=True)
         elif g is not None and len(g) > 1 and name not in EXEC_CALLS:

@@ -31,6 +31,7 @@ AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
 O_CREAT = 0o100
 O_EXCL = 0o200
+O_TRUNC = 0o1000
 O_NOFOLLOW = 0o400000
 RESOLVE_IN_ROOT = 0x10
 IN_DONT_FOLLOW = 0x02000000
@@ -87,6 +88,15 @@ PATH_SYSCALLS = frozenset(_P)     # syscalls with a path argument resolved here
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v & 0x80000000 else v
+
+
+def changes_on_open(name: str, args) -> bool:
+    """Does this open (open/openat/openat2/creat) change the file by opening it
+    (O_CREAT, O_TRUNC)?  creat always does; openat2's flags are in memory: yes."""
+    for _dirfd_i, _follow, flags_i, kind in _P[name].values():
+        if kind == "open":
+            return bool(args[flags_i] & (O_CREAT | O_TRUNC))
+    return True
 
 
 def path_spec(name: str | None, i: int, args, how: tuple[int, int] = (0, 0)):
