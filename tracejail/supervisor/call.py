@@ -18,6 +18,13 @@ from tracejail.supervisor.paths import AT_FDCWD, path_spec
 from tracejail.verdict import ArgFault, SockAddr
 
 _MISS = object()
+
+
+def cache_key(method: str, i: int):
+    """The key under which TraceeCall keeps string(i) (the bare index: the hot
+    path) or argv(i); the audit's deferred decoding looks them up."""
+    return i if method == "string" else ("v", i)
+
 _FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK"}
 
 
@@ -62,7 +69,7 @@ class TraceeCall:
         return self._cached(i, memory.read_string, self.tid, self.args[i])
 
     def argv(self, i: int) -> list[bytes]:
-        return self._cached(("v", i), memory.read_argv, self.tid, self.args[i])
+        return self._cached(cache_key("argv", i), memory.read_argv, self.tid, self.args[i])
 
     def bytes_at(self, i: int, n: int) -> bytes:
         return self._cached(("b", i, n), memory.read_bytes, self.tid, self.args[i], n)

@@ -40,6 +40,7 @@ import errno as _errno
 import signal as _signal
 
 from tracejail.audit.records import escape_bytes
+from tracejail.supervisor.call import cache_key
 from tracejail.verdict import ArgFault
 
 __all__ = ["decode", "format_call", "path_args", "arg_names", "exec_arg", "addr_arg"]
@@ -530,12 +531,13 @@ def deferred(name, args, call):
     if reads is False:
         entry = _PARSED.get(name) or _parse(name)
         reads = _READS[name] = None if any(k == "sockaddr" for _i, _a, k, _f in entry) else \
-            tuple((_MEMORY_KINDS[k], i) for i, _a, k, _f in entry if k in _MEMORY_KINDS)
+            tuple((_MEMORY_KINDS[k], i, cache_key(_MEMORY_KINDS[k], i))
+                  for i, _a, k, _f in entry if k in _MEMORY_KINDS)
     if reads is None:
         return None
     cache = call._cache
-    for method, i in reads:
-        if (i if method == "string" else ("v", i)) not in cache:
+    for method, i, key in reads:
+        if key not in cache:
             try:
                 getattr(call, method)(i)
             except ArgFault:
@@ -559,8 +561,8 @@ class Deferred:
         (e.g. argv lists): equal keys decode equally, so the writer may reuse."""
         cache = self.call._cache
         out = [self.name, self.args]
-        for method, i in self.reads:
-            v = cache.get(i if method == "string" else ("v", i))
+        for _method, _i, key in self.reads:
+            v = cache.get(key)
             if v.__class__ is not bytes:
                 return None
             out.append(v)
