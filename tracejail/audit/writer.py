@@ -318,6 +318,23 @@ class AuditLog:
         rec.update(fields)
         self._emit(rec, always=True)
 
+    def allowed(self, pid, tid, arch, nr, name, args, decoded, verdict, resolved) -> None:
+        """syscall() for the supervisor's hot case, positional: an allowing
+        verdict, no mode, no result awaited."""
+        if self._fd is None:
+            self.syscall(pid=pid, tid=tid, arch=arch, nr=nr, name=name, args=args,
+                         decoded=decoded, verdict=verdict, resolved=resolved)
+            return
+        self._in_call = True
+        self._queue([_now_ns(), pid, tid, arch, nr, name, args, decoded, verdict,
+                     verdict.action, resolved, None, None, None, False])
+        c = self._counts.get(name)
+        if c is None:
+            c = self._counts[name] = [0] * 8
+        c[CALLS] += 1
+        c[ALLOWED] += 1
+        self._in_call = False
+
     def syscall(self, *, pid, tid, arch, nr, name, args, decoded=None, verdict=None,
                 resolved=None, retval=None, mode=None, await_result=False, **extra) -> None:
         """One supervised syscall.  With await_result=True the record is held
@@ -342,10 +359,7 @@ class AuditLog:
                     self._finish_unfinished(old)
                 self._pending[tid] = item
             else:
-                self._buf.append(item)
-                self._nraw += 1
-                if self._nraw >= self._batch:
-                    self._format_raw()
+                self._queue(item)
         elif self.write_error:
             self.dropped += 1                 # the file failed: counted, not written
         else:
@@ -363,6 +377,12 @@ class AuditLog:
         else:
             self._count_other(c, name, action, verdict, mode, decoded, retval)
         self._in_call = False
+
+    def _queue(self, item: list) -> None:
+        self._buf.append(item)
+        self._nraw += 1
+        if self._nraw >= self._batch:
+            self._format_raw()
 
     def _format_raw(self) -> None:
         """Queued syscall entries -> lines, in place and in order."""
