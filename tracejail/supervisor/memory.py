@@ -28,8 +28,10 @@ ARGV_MAX_BYTES = 8 << 20        # bound on all strings of one argv/envp array to
 ARGV_MAX_COUNT = 1 << 20
 TASK_SIZE = 0x00007FFFFFFFF000  # x86_64 user address space end: above it copy_from_user faults
 FIRST_READ = 256                # first chunk of a string; never crosses a page (same EFAULT answer)
+PAGE_MASK = PAGE - 1
 MAX_MEM_FDS = 256               # /proc/TID/mem fds kept open, all tracees together
 
+_pread = os.pread
 _fds: dict[int, int] = {}       # tid -> open /proc/TID/mem (its mm: reopened after exec)
 forced: list[tuple[int, int, int]] = []   # (tid, addr, n) read through /proc/TID/mem
 
@@ -84,6 +86,20 @@ def read_string(pid: int, addr: int, limit: int = PATH_MAX, toolong: int = errno
     unreadable; ``toolong`` if no NUL within ``limit`` bytes (limit includes the NUL)."""
     if addr == 0:
         raise ArgFault(errno.EFAULT, "NULL pointer")
+    # the common case, inline: a short string, one read from a kept-open fd
+    fd = _fds.get(pid)
+    n = PAGE - (addr & PAGE_MASK)
+    if n > FIRST_READ:
+        n = FIRST_READ
+    if fd is not None and n < limit and addr + n <= TASK_SIZE:
+        try:
+            data = _pread(fd, n, addr)
+        except OSError:
+            data = b""
+        i = data.find(b"\0")
+        if i >= 0 and len(data) == n:
+            forced.append((pid, addr, n))
+            return data[:i]
     parts = []
     got = 0
     first = FIRST_READ               # most paths are short: copy 256 bytes, not the page's rest
