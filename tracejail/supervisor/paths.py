@@ -85,30 +85,39 @@ _DEFAULT = (None, F, None, None)
 PATH_SYSCALLS = frozenset(_P)     # syscalls with a path argument resolved here
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
+# name -> index of its open flags argument (None: in memory, openat2; creat: none)
+_OPEN_FLAGS = {name: next((fi for _d, _f, fi, kind in spec.values() if kind == "open"), None)
+               for name, spec in _P.items() if name in ("open", "openat", "openat2", "creat")}
 
 
 def changes_on_open(name: str, args) -> bool:
     """Does this open (open/openat/openat2/creat) change the file by opening it
     (O_CREAT, O_TRUNC)?  creat always does; openat2's flags are in memory: yes."""
-    for _dirfd_i, _follow, flags_i, kind in _P[name].values():
-        if kind == "open":
-            return bool(args[flags_i] & (O_CREAT | O_TRUNC))
-    return True
+    i = _OPEN_FLAGS[name]
+    return i is None or bool(args[i] & (O_CREAT | O_TRUNC))
 
 
 def path_spec(name: str | None, i: int, args, how: tuple[int, int] = (0, 0)):
     """(dirfd, follow_last, empty_path_ok, in_root) for path arg i of this call;
     ``how`` = (flags, resolve) of openat2's struct open_how."""
-    dirfd_i, follow, flags_i, kind = _P.get(name, {}).get(i, _DEFAULT)
-    dirfd = AT_FDCWD if dirfd_i is None else _s32(args[dirfd_i])
+    spec = _P.get(name)
+    dirfd_i, follow, flags_i, kind = spec.get(i, _DEFAULT) if spec is not None else _DEFAULT
+    if dirfd_i is None:
+        dirfd = AT_FDCWD
+    else:
+        dirfd = args[dirfd_i] & 0xFFFFFFFF                # an int: 32 bits, signed
+        if dirfd & 0x80000000:
+            dirfd -= 1 << 32
+    if kind == "open":
+        fl = args[flags_i]
+        if fl & O_NOFOLLOW or (fl & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL):
+            follow = False
+        return dirfd, follow, False, False
     empty_ok = kind == "empty"
     in_root = False
-    if kind == "open" or kind == "open_how":
-        fl = how[0] if kind == "open_how" else args[flags_i] & 0xFFFFFFFF
-        in_root = kind == "open_how" and bool(how[1] & RESOLVE_IN_ROOT)
+    if kind == "open_how":
+        fl = how[0]
+        in_root = bool(how[1] & RESOLVE_IN_ROOT)
         if fl & O_NOFOLLOW or (fl & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL):
             follow = False
     elif kind == "at":
