@@ -575,15 +575,19 @@ class CompiledPolicy:
     def decide(self, call) -> Verdict:
         """The interpreter's verdict; per syscall, through its rules compiled to
         one Python function (tracejail.policy.pyfast) when they allow it."""
+        return self.decider(call.nr, getattr(call, "arch", "x86_64"))(call)
+
+    def decider(self, nr: int, arch: str = "x86_64"):
+        """The function decide() uses for this syscall (callers may keep it)."""
+        if arch != "x86_64":
+            return self.interpreter.decide
         fast = self.__dict__.get("_fast")
         if fast is None:
             fast = self._fast = {}
-        fn = fast.get(call.nr, _UNBUILT)
+        fn = fast.get(nr, _UNBUILT)
         if fn is _UNBUILT:
-            fn = fast[call.nr] = pyfast.build_for(self.interpreter, call.nr)
-        if fn is not None and getattr(call, "arch", "x86_64") == "x86_64":
-            return fn(call)
-        return self.interpreter.decide(call)
+            fn = fast[nr] = pyfast.build_for(self.interpreter, nr)
+        return fn if fn is not None else self.interpreter.decide
 
     def kernel_verdict(self, nr: int, arch: str = "x86_64", args=()) -> Verdict:
         if arch == "x86_64":

@@ -59,7 +59,7 @@ from tracejail.supervisor.call import TraceeCall
 from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
 from tracejail.supervisor.paths import PATH_SYSCALLS, changes_on_open
 from tracejail.supervisor.tracees import Tracee
-from tracejail.verdict import ArgFault, Verdict
+from tracejail.verdict import ALLOWING, ArgFault, Verdict
 
 SECCOMP_STOP = signal.SIGTRAP | (pt.PTRACE_EVENT_SECCOMP << 8)
 SYSCALL_STOP = signal.SIGTRAP | 0x80
@@ -111,6 +111,8 @@ _MOUNTS = frozenset(MOUNT_CHANGERS)
 WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_policy(watch=...)
 CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
+# what a stop must look at, per syscall number (Supervisor._kind)
+K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED = 1, 2, 4, 8, 16
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
 
@@ -166,6 +168,8 @@ class Supervisor:
         self._count_fd = None    # the jail cgroup's pids.current
         self._solo = None        # tid last found alone; dropped on any other event
         self._world = None       # the task whose held call has the whole jail stopped
+        self._kinds: dict[int, int] = {}    # nr -> K_* bits
+        self._deciders: dict = {}           # nr -> the policy's decision function (x86_64)
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -515,34 +519,53 @@ class Supervisor:
         self._resume(t)
 
     def _decide(self, call: TraceeCall) -> Verdict:
+        if memory.forced:
+            memory.forced.clear()                         # reads made outside a decision
+        decide = self._deciders.get(call.nr)
+        if decide is None or call.arch != "x86_64":
+            decider = getattr(self.compiled, "decider", None)   # else only the decide() contract
+            decide = decider(call.nr, call.arch) if decider is not None else self.compiled.decide
+            if call.arch == "x86_64":
+                self._deciders[call.nr] = decide
         try:
-            v = self.compiled.decide(call)
+            v = decide(call)
         except ArgFault as f:
             v = Verdict("ERRNO", f.errno, rule="fault")
-        if not isinstance(v, Verdict):
+        if v.__class__ is not Verdict:
             raise TypeError(f"policy returned {v!r}, not a Verdict")
         if memory.forced:
             # refused on bytes read through /proc/TID/mem: the kernel may not have
             # been able to read them (PROT_NONE); then its answer is EFAULT
-            if not v.allows and not memory.confirm():
+            if v.action not in ALLOWING and not memory.confirm():
                 call.unreadable()
                 return Verdict("ERRNO", errno.EFAULT, rule="fault")
             memory.forced.clear()
         return v
 
+    def _kind(self, nr: int, name: str | None) -> int:
+        """What the stop handling must look at for this syscall (bits K_*),
+        worked out once per syscall number."""
+        k = self._kinds.get(nr)
+        if k is None:
+            k = self._kinds[nr] = (
+                (K_WORLD if name in WORLD_FREEZE else 0) | (K_OPEN if name in OPEN_CALLS else 0)
+                | (K_EXEC if name in EXEC_CALLS else 0)
+                | (K_CLONE if name in ("clone", "clone3") else 0)
+                | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0))
+        return k
+
     def _seccomp_stop(self, t: Tracee) -> None:
         tid = t.tid
         t.started = True
-        memory.forced.clear()
         try:
-            info = pt.seccomp_info(tid)
+            op, arch, nr, *args = pt.seccomp_info(tid)
         except OSError as e:
             if e.errno == errno.ESRCH:
                 return                                    # killed meanwhile
             raise
-        op, arch, nr, args = info[0], info[1], info[2], info[3:]
         if op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
             raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {op})")
+        args = tuple(args)
         if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:
             aname = pt.ARCH_NAMES.get(arch, hex(arch))
             if arch == pt.AUDIT_ARCH_X86_64:
@@ -551,80 +574,86 @@ class Supervisor:
             self._violate(t, call, Verdict("KILL", rule="foreign-arch"))
             return
         name = self.names.get(nr)
+        kind = self._kinds.get(nr)
+        if kind is None:
+            kind = self._kind(nr, name)
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
-        g = self.groups.get(t.tgid)
-        if (name in WORLD_FREEZE or name in OPEN_CALLS and changes_on_open(name, args)) \
+        if kind & (K_WORLD | K_OPEN) and (kind & K_WORLD or changes_on_open(name, args)) \
                 and not self._alone(tid):
             call.before_read = lambda: self._freeze(t, world=True)
-        elif g is not None and len(g) > 1 and name not in EXEC_CALLS:
-            call.before_read = lambda: self._freeze(t)
+        elif not kind & K_EXEC:
+            g = self.groups.get(t.tgid)
+            if g is not None and len(g) > 1:
+                call.before_read = lambda: self._freeze(t)
         try:
-            self._decide_and_resume(t, call, name, args)
+            self._decide_and_resume(t, call, name, kind)
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise
         if t.frozen is not None and t.pending is None:
             self._thaw(t)
 
-    def _decide_and_resume(self, t: Tracee, call: TraceeCall, name, args) -> None:
+    def _decide_and_resume(self, t: Tracee, call: TraceeCall, name, kind: int) -> None:
         tid = t.tid
-        if name == "clone" and args[0] & CLONE_UNTRACED:
-            v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
-        elif name == "clone3" and self._clone3_untraced(call):
+        if kind & K_CLONE and (call.args[0] & CLONE_UNTRACED if name == "clone"
+                               else self._clone3_untraced(call)):
             v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
         else:
             v = self._decide(call)
         mode = None
-        if not v.allows and self.permissive:
-            mode = "would-kill" if v.kills else "would-deny"
-        if v.allows or mode is not None:
-            if mode is not None:
-                if self._count_violation(t, call, v):
-                    return
-            elif self.inject is not None:
-                err = self._injected(t, call, name)
-                if err is not None:
-                    v, mode = Verdict("ERRNO", err, rule=self.inject.rule(name, call)), "injected"
-                    pt.skip_syscall(tid, -err)
-                    self._log_call(t, call, v, mode, -err)
-                    pt.cont(tid)
-                    return
-            if self.killing:
+        if v.action not in ALLOWING:
+            if not self.permissive:
+                self._refuse(t, call, v)
                 return
+            mode = "would-kill" if v.kills else "would-deny"
+            if self._count_violation(t, call, v):
+                return
+        elif self.inject is not None:
+            err = self._injected(t, call, name)
+            if err is not None:
+                v, mode = Verdict("ERRNO", err, rule=self.inject.rule(name, call)), "injected"
+                pt.skip_syscall(tid, -err)
+                self._log_call(t, call, v, mode, -err, resume=True)
+                return
+        if self.killing:
+            return
+        if kind & K_WATCHED:
             if name in _MOUNTS:
                 t.resolver.close()
                 self.view.disable()
             elif name in _ASYNC:
                 self.async_io = True
-            elif name == "clone3":
+            else:                                         # clone3: a new task, maybe
                 self._solo = None
-            # H3: re-check a path-decided open on the fd the kernel returns unless
-            # the task is alone (kernel count: our own misses a just-forked child
-            # whose first stop is still queued behind the opener's stops).
-            verify = call.resolved is not None and name in OPEN_CALLS and not self._alone(tid)
-            if name in EXEC_CALLS:
-                t.exec_check = (call, v) if call.resolved is not None else None
-                if self.audit is not None:
-                    self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
-            hold = t.frozen is not None and not self._may_block(t, call, name)
-            if verify or hold or self.audit_results:
-                t.pending = (call, v, mode, verify)
-                pt.syscall(tid)
-                if t.frozen is not None and not hold:
-                    self._thaw(t)         # a FIFO open may wait for a frozen task
-            else:
-                self._log_call(t, call, v, mode, None)
-                pt.cont(tid)
-        elif v.kills or v.action != "ERRNO":
-            self._violate(t, call, v)
+        # H3: re-check a path-decided open on the fd the kernel returns unless
+        # the task is alone (kernel count: our own misses a just-forked child
+        # whose first stop is still queued behind the opener's stops).
+        verify = kind & K_OPEN and call.resolved is not None and not self._alone(tid)
+        if kind & K_EXEC:
+            t.exec_check = (call, v) if call.resolved is not None else None
+            if self.audit is not None:
+                self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
+        hold = t.frozen is not None and not self._may_block(t, call, name)
+        if verify or hold or self.audit_results:
+            t.pending = (call, v, mode, verify)
+            pt.syscall(tid)
+            if t.frozen is not None and not hold:
+                self._thaw(t)             # a FIFO open may wait for a frozen task
         else:
-            err = v.value & 0xFFF or errno.EPERM
-            pt.skip_syscall(tid, -err)
-            self._log_call(t, call, v, None, -err)
-            if self._count_violation(t, call, v):
-                return
-            pt.cont(tid)
+            self._log_call(t, call, v, mode, None, resume=True)
+
+    def _refuse(self, t: Tracee, call: TraceeCall, v: Verdict) -> None:
+        """A refusing verdict (not in permissive mode): fail the call with its
+        errno, or kill the jail."""
+        if v.kills or v.action != "ERRNO":
+            self._violate(t, call, v)
+            return
+        err = v.value & 0xFFF or errno.EPERM
+        pt.skip_syscall(t.tid, -err)
+        self._log_call(t, call, v, None, -err)
+        if not self._count_violation(t, call, v):
+            pt.cont(t.tid)
 
     @staticmethod
     def _clone3_untraced(call: TraceeCall) -> bool:
@@ -694,8 +723,7 @@ class Supervisor:
                 if not again.allows and not self.permissive:
                     self._violate(t, call, again, note=f"opened {real} (decided on {call.resolved[i]})")
                     return
-        self._log_call(t, call, v, mode, rval if self.audit_results else None)
-        pt.cont(t.tid)
+        self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
 
     # -- violations, audit -----------------------------------------------------
     def _count_violation(self, t: Tracee, call: TraceeCall, v: Verdict) -> bool:
@@ -735,18 +763,33 @@ class Supervisor:
         except Exception:
             return {}
 
-    def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval) -> None:
-        if self.audit is None:
+    def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval,
+                  resume: bool = False) -> None:
+        """Queue the call's audit record; with ``resume``, continue the tracee
+        once every byte the record needs is read, before queueing (and maybe
+        formatting a batch): the audit's work overlaps the tracee's run."""
+        audit = self.audit
+        if audit is None:
+            if resume:
+                pt.cont(t.tid)
             return
-        if mode is None and v.allows:
+        if mode is None and v.action in ALLOWING:
             # an allowed call's arguments are decoded when the writer formats its batch
             decoded = {} if not self.decode_allowed else \
                 self.deferred and self.deferred(call.name, call.args, call) or self._decoded(call)
+            if resume:
+                pt.cont(t.tid)
+            if retval is None:
+                audit.allowed(t.tgid, t.tid, call.arch, call.nr, call.name, call.args, decoded, v,
+                              call.resolved)
+                return
         else:
             decoded = self._decoded(call)
-        self.audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
-                           args=call.args, decoded=decoded, verdict=v,
-                           resolved=call.resolved, retval=retval, mode=mode)
+            if resume:
+                pt.cont(t.tid)
+        audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
+                      args=call.args, decoded=decoded, verdict=v,
+                      resolved=call.resolved, retval=retval, mode=mode)
 
     def _audit(self, what: str, *a, **kw) -> None:
         if self.audit is not None:
