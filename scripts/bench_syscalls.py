@@ -7,7 +7,9 @@ One invocation measures a C loop of N openat+close and of N getppid under
   tracejail with a policy routing openat to the supervisor (path rule),
   and the same with --audit FILE.
 The loop times itself (clock_gettime around the loop), so process and jail
-start-up are not counted.  Prints a table: us per iteration, overhead per
+start-up are not counted; nor are its first N/10 iterations (warm-up, timed
+apart): one-time costs such as the audit loading its decoding tables at its
+first record are start-up, reported on their own line, not per-syscall cost.  Prints a table: us per iteration, overhead per
 iteration over native and the ratio.  Run as root:
 
     python3 scripts/bench_syscalls.py [-n 20000] [--repeat 3]
@@ -32,22 +34,33 @@ C_LOOP = r"""
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
-int main(int argc, char **argv) {
-    long n = strtol(argv[2], NULL, 10);
-    const char *path = argc > 3 ? argv[3] : "/etc/hostname";
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    if (!strcmp(argv[1], "openat")) {
+static void loop(const char *what, const char *path, long n) {
+    if (!strcmp(what, "openat")) {
         for (long i = 0; i < n; i++) {
             int fd = openat(AT_FDCWD, path, O_RDONLY);
-            if (fd < 0) { perror("openat"); return 1; }
+            if (fd < 0) { perror("openat"); exit(1); }
             close(fd);
         }
     } else {
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
     }
+}
+static double ns_since(struct timespec *a) {
+    struct timespec b;
     clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.0f\n", (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec));
+    return (b.tv_sec - a->tv_sec) * 1e9 + (b.tv_nsec - a->tv_nsec);
+}
+/* loop WHAT N [WARMUP]: prints the ns of WARMUP iterations, then of N more */
+int main(int argc, char **argv) {
+    long n = strtol(argv[2], NULL, 10), w = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+    const char *path = "/etc/hostname";
+    struct timespec a;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    loop(argv[1], path, w);
+    printf("%.0f\n", ns_since(&a));
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    loop(argv[1], path, n);
+    printf("%.0f\n", ns_since(&a));
     return 0;
 }
 """
@@ -63,13 +76,17 @@ USE bench DEFAULT ALLOW
 """
 
 
-def run_loop(prefix: list[str], binary: str, what: str, n: int) -> float:
-    p = subprocess.run([*prefix, binary, what, str(n)], capture_output=True, text=True)
+def run_loop(prefix: list[str], binary: str, what: str, n: int) -> tuple[float, float]:
+    """(us per iteration after the warm-up, ms the warm-up took beyond that rate)."""
+    w = max(1000, n // 10)
+    p = subprocess.run([*prefix, binary, what, str(n), str(w)], capture_output=True, text=True)
     lines = [ln for ln in p.stdout.split() if ln.strip().replace(".", "").isdigit()]
-    if p.returncode != 0 or not lines:
+    if p.returncode != 0 or len(lines) < 2:
         raise SystemExit(f"bench failed under {' '.join(prefix) or 'native'}: rc={p.returncode}\n"
                          f"{p.stdout}\n{p.stderr[-2000:]}")
-    return float(lines[-1]) / n / 1000.0      # us per iteration
+    warm, steady = float(lines[-2]), float(lines[-1])
+    per = steady / n / 1000.0
+    return per, (warm / 1000.0 - per * w) / 1000.0
 
 
 def main(argv=None) -> int:
@@ -107,13 +124,17 @@ def main(argv=None) -> int:
         if not shutil.which("strace"):
             setups.pop(2)
         results: dict[str, dict[str, float]] = {}
+        once: dict[str, float] = {}                # openat warm-up beyond the steady rate, ms
         for what in ("openat", "getppid"):
             n = a.n if what == "openat" else a.n * 20     # cheap: more rounds against noise
             row = results[what] = {name: float("inf") for name, _ in setups}
             for _ in range(a.repeat):              # round robin: machine noise hits every setup
                 for name, prefix in setups:
                     b = binary if not name.startswith("tracejail") else "/bench/loop"
-                    row[name] = min(row[name], run_loop(prefix, b, what, n))
+                    per, extra = run_loop(prefix, b, what, n)
+                    row[name] = min(row[name], per)
+                    if what == "openat":
+                        once[name] = min(once.get(name, float("inf")), extra)
         print(f"N = {a.n} openat+close iterations ({a.n * 20} getppid), best of {a.repeat} (round robin); "
               f"us per iteration")
         print(f"{'loop':8} {'setup':26} {'us/iter':>9} {'overhead us':>12} {'x native':>9}")
@@ -121,6 +142,8 @@ def main(argv=None) -> int:
             base = row["native"]
             for name, us in row.items():
                 print(f"{what:8} {name:26} {us:9.3f} {us - base:12.3f} {us / base:9.2f}")
+        print("one-time cost in the openat warm-up (ms beyond the steady rate): "
+              + ", ".join(f"{name} {ms:.1f}" for name, ms in once.items()))
         if "strace --seccomp-bpf" in results["openat"]:
             s, t = results["openat"]["strace --seccomp-bpf"], results["openat"]["tracejail --audit"]
             print(f"traced openat with audit vs strace: {t / s:.2f}x")
