@@ -318,19 +318,19 @@ class AuditLog:
         rec.update(fields)
         self._emit(rec, always=True)
 
-    def allowed(self, pid, tid, arch, nr, name, args, decoded, verdict, resolved) -> None:
-        """syscall() for the supervisor's hot case, positional: an allowing
-        verdict, no mode, no result awaited."""
+    def allowed(self, pid, tid, call, decoded, verdict) -> None:
+        """syscall() for the supervisor's hot case: an allowing verdict, no mode,
+        no result awaited.  ``call`` is the supervisor's SyscallCall (arch, nr,
+        name, args, resolved are read from it when the batch is formatted)."""
         if self._fd is None:
-            self.syscall(pid=pid, tid=tid, arch=arch, nr=nr, name=name, args=args,
-                         decoded=decoded, verdict=verdict, resolved=resolved)
+            self.syscall(pid=pid, tid=tid, arch=call.arch, nr=call.nr, name=call.name,
+                         args=call.args, decoded=decoded, verdict=verdict, resolved=call.resolved)
             return
         self._in_call = True
-        self._queue([_now_ns(), pid, tid, arch, nr, name, args, decoded, verdict,
-                     verdict.action, resolved, None, None, None, False])
-        c = self._counts.get(name)
+        self._queue((_now_ns(), pid, tid, call, decoded, verdict))
+        c = self._counts.get(call.name)
         if c is None:
-            c = self._counts[name] = [0] * 8
+            c = self._counts[call.name] = [0] * 8
         c[CALLS] += 1
         c[ALLOWED] += 1
         self._in_call = False
@@ -395,8 +395,13 @@ class AuditLog:
                 line_for = self._line_for
                 for j in range(len(buf)):
                     e = buf[j]
-                    if e.__class__ is list:
+                    cls = e.__class__
+                    if cls is list:
                         buf[j] = line_for(e)      # a single store: formatted exactly once
+                    elif cls is tuple:            # allowed(): the fields are the call's
+                        c, v = e[3], e[5]
+                        buf[j] = line_for([e[0], e[1], e[2], c.arch, c.nr, c.name, c.args, e[4],
+                                           v, v.action, c.resolved, None, None, None, False])
                 self._nraw = 0
             finally:
                 self._formatting = False
