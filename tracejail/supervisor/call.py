@@ -18,6 +18,7 @@ from tracejail.supervisor.paths import AT_FDCWD, path_spec
 from tracejail.verdict import ArgFault, SockAddr
 
 _MISS = object()
+_PATH_KEYS = tuple(("p", i) for i in range(6))     # path(i)'s cache keys
 
 
 def cache_key(method: str, i: int):
@@ -77,7 +78,7 @@ class TraceeCall:
     def path(self, i: int) -> str:
         if self.override is not None and i in self.override:
             return self.override[i]
-        p = self._cached(("p", i), self._resolve, i)
+        p = self._cached(_PATH_KEYS[i], self._resolve, i)
         if self.resolved is None:
             self.resolved = {i: p}
         else:
@@ -92,7 +93,17 @@ class TraceeCall:
                 raise ArgFault(errno.EINVAL, "open_how too small")
             flags, _mode, resolve = struct.unpack("<QQQ", self.bytes_at(2, 24))
             how = (flags, resolve)
-        raw = self.string(i)
+        # string(i), inline (the hot path; path()'s _cached ran the before-read checks)
+        raw = self._cache.get(i)
+        if raw is None:
+            try:
+                raw = memory.read_string(self.tid, self.args[i])
+            except ArgFault as e:
+                self._cache[i] = e
+                raise
+            self._cache[i] = raw
+        elif raw.__class__ is not bytes:
+            raise raw
         dirfd, follow, empty_ok, in_root = path_spec(self.name, i, self.args, how)
         if self.name == "utimensat" and self.args[i] == 0:
             return self.resolver.start_path(dirfd)    # NULL path: acts on dirfd itself
