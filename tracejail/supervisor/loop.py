@@ -254,15 +254,21 @@ class Supervisor:
     def _loop(self, main: int) -> Outcome:
         waitpid = os.waitpid
         tracees = self.tracees
+        wall = pt.WALL
         # until the main process and every task we know of are gone (not until
         # ECHILD: the caller may have children of its own that are none of ours)
         while self.outcome is None or tracees:
             try:
-                wpid, status = waitpid(-1, pt.WALL)
+                wpid, status = waitpid(-1, wall)
             except ChildProcessError:
                 break
-            if wpid != self._solo or status >> 8 != SECCOMP_STOP:
-                self._solo = None
+            if status >> 8 == SECCOMP_STOP:
+                if wpid == self._solo and not self.killing:
+                    t = tracees.get(wpid)
+                    if t is not None:
+                        self._seccomp_stop(t)             # a lone task: nothing is frozen
+                        continue
+            self._solo = None
             if status & 0x7F == 0x7F:                      # stopped
                 if self.killing:
                     self._sigkill(wpid)
@@ -558,14 +564,15 @@ class Supervisor:
         tid = t.tid
         t.started = True
         try:
-            op, arch, nr, *args = pt.seccomp_info(tid)
+            info = pt.seccomp_info(tid)
         except OSError as e:
             if e.errno == errno.ESRCH:
                 return                                    # killed meanwhile
             raise
+        op, arch, nr = info[0], info[1], info[2]
+        args = info[3:]
         if op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
             raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {op})")
-        args = tuple(args)
         if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:
             aname = pt.ARCH_NAMES.get(arch, hex(arch))
             if arch == pt.AUDIT_ARCH_X86_64:
@@ -780,8 +787,7 @@ class Supervisor:
             if resume:
                 pt.cont(t.tid)
             if retval is None:
-                audit.allowed(t.tgid, t.tid, call.arch, call.nr, call.name, call.args, decoded, v,
-                              call.resolved)
+                audit.allowed(t.tgid, t.tid, call, decoded, v)
                 return
         else:
             decoded = self._decoded(call)
