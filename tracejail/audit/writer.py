@@ -114,6 +114,14 @@ def _arg_key(name, i) -> str:
 
 _KEYS: dict = {}             # decoded argument name -> '"name":'
 _BODIES: dict = {}           # (Deferred.key(), nr, arch, verdict, resolved) -> record body
+_ALLOWED_BODIES: dict = {}   # (Deferred.key(), nr, arch, id(verdict), resolved) -> (body, verdict)
+_LINE = '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s}\n'
+
+
+def _error_line(t_ns, pid, tid, nr, name, e: Exception) -> str:
+    """The record of a call whose formatting failed (a bug): never lost."""
+    return _ENC({"v": SCHEMA_VERSION, "type": "syscall", "t": t_ns / 1e9, "pid": pid, "tid": tid,
+                 "nr": nr, "name": name, "format_error": repr(e)}) + "\n"
 
 
 def _body(arch, nr, name, args, decoded, verdict, action, resolved, retval, mode, extra,
@@ -327,7 +335,10 @@ class AuditLog:
                          args=call.args, decoded=decoded, verdict=verdict, resolved=call.resolved)
             return
         self._in_call = True
-        self._queue((_now_ns(), pid, tid, call, decoded, verdict))
+        self._buf.append((_now_ns(), pid, tid, call, decoded, verdict))   # _queue(), inline
+        self._nraw += 1
+        if self._nraw >= self._batch:
+            self._format_raw()
         c = self._counts.get(call.name)
         if c is None:
             c = self._counts[call.name] = [0] * 8
@@ -392,16 +403,14 @@ class AuditLog:
             self._formatting = True
             try:
                 buf = self._buf
-                line_for = self._line_for
+                line_for, allowed_line = self._line_for, self._allowed_line
                 for j in range(len(buf)):
                     e = buf[j]
-                    cls = e.__class__
-                    if cls is list:
-                        buf[j] = line_for(e)      # a single store: formatted exactly once
-                    elif cls is tuple:            # allowed(): the fields are the call's
-                        c, v = e[3], e[5]
-                        buf[j] = line_for([e[0], e[1], e[2], c.arch, c.nr, c.name, c.args, e[4],
-                                           v, v.action, c.resolved, None, None, None, False])
+                    cls = e.__class__           # a single store: formatted exactly once
+                    if cls is tuple:
+                        buf[j] = allowed_line(e)
+                    elif cls is list:
+                        buf[j] = line_for(e)
                 self._nraw = 0
             finally:
                 self._formatting = False
@@ -412,9 +421,40 @@ class AuditLog:
         try:
             line = self._format_syscall(*item)
         except Exception as e:                # never lose a record to a formatting bug
-            line = _ENC({"v": SCHEMA_VERSION, "type": "syscall", "t": item[0] / 1e9,
-                         "pid": item[1], "tid": item[2], "nr": item[4],
-                         "name": item[5], "format_error": repr(e)}) + "\n"
+            line = _error_line(item[0], item[1], item[2], item[4], item[5], e)
+        return self._accept(line)
+
+    def _allowed_line(self, item) -> str:
+        """The line of an allowed() entry.  Its body is reused while the call,
+        the bytes read and the verdict repeat; the verdict is compared by
+        identity (the policy returns one object per rule), kept alive by the
+        cache so its id cannot be reused meanwhile."""
+        t_ns, pid, tid, c, decoded, v = item
+        try:
+            key = body = None
+            if decoded.__class__ is not dict and decoded is not None:
+                dk = decoded.key()
+                if dk is not None:
+                    r = c.resolved
+                    key = (dk, c.nr, c.arch, id(v), *r.items()) if r else (dk, c.nr, c.arch, id(v))
+                    hit = _ALLOWED_BODIES.get(key)
+                    if hit is not None and hit[1] is v:
+                        body = hit[0]
+            if body is None:
+                body = _body(c.arch, c.nr, c.name, c.args, decoded, v, v.action, c.resolved,
+                             None, None, None, False)
+                if key is not None:
+                    if len(_ALLOWED_BODIES) >= 4096:
+                        _ALLOWED_BODIES.clear()
+                    _ALLOWED_BODIES[key] = (body, v)
+            us = t_ns // 1000
+            line = _LINE % (SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
+        except Exception as e:                # never lose a record to a formatting bug
+            line = _error_line(t_ns, pid, tid, c.nr, c.name, e)
+        return self._accept(line)
+
+    def _accept(self, line: str) -> str:
+        """Count a formatted line in (or out, past the size cap)."""
         n = len(line)
         if self._cap is not None and self._accepted + n > self._cap:
             self.dropped += 1
@@ -451,8 +491,7 @@ class AuditLog:
                     _BODIES.clear()
                 _BODIES[key] = body
         us = t_ns // 1000
-        return '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s}\n' % (
-            SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
+        return _LINE % (SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
 
     def _count_other(self, c, name, action, verdict, mode, decoded, retval):
         if mode == "injected":
