@@ -62,6 +62,8 @@ from tracejail.supervisor.tracees import Tracee
 from tracejail.verdict import ALLOWING, ArgFault, Verdict
 
 SECCOMP_STOP = signal.SIGTRAP | (pt.PTRACE_EVENT_SECCOMP << 8)
+_INFO_SECCOMP, _X86_64, _X32_BIT = pt.PTRACE_SYSCALL_INFO_SECCOMP, pt.AUDIT_ARCH_X86_64, pt.X32_SYSCALL_BIT
+_resume = pt.resume
 SYSCALL_STOP = signal.SIGTRAP | 0x80
 GROUP_STOP_SIGS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
 # Synchronous faults the kernel forces on a task; deadly unless caught.
@@ -571,9 +573,9 @@ class Supervisor:
             raise
         op, arch, nr = info[0], info[1], info[2]
         args = info[3:]
-        if op != pt.PTRACE_SYSCALL_INFO_SECCOMP:
+        if op != _INFO_SECCOMP:
             raise RuntimeError(f"seccomp stop of {tid} without seccomp syscall info (op {op})")
-        if arch != pt.AUDIT_ARCH_X86_64 or nr & pt.X32_SYSCALL_BIT:
+        if arch != _X86_64 or nr & _X32_BIT:
             aname = pt.ARCH_NAMES.get(arch, hex(arch))
             if arch == pt.AUDIT_ARCH_X86_64:
                 aname = "x32"
@@ -586,13 +588,14 @@ class Supervisor:
             kind = self._kind(nr, name)
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
-        if kind & (K_WORLD | K_OPEN) and (kind & K_WORLD or changes_on_open(name, args)) \
-                and not self._alone(tid):
-            call.before_read = lambda: self._freeze(t, world=True)
-        elif not kind & K_EXEC:
-            g = self.groups.get(t.tgid)
-            if g is not None and len(g) > 1:
-                call.before_read = lambda: self._freeze(t)
+        if self._solo != tid:                             # a lone task has no one to freeze
+            if kind & (K_WORLD | K_OPEN) and (kind & K_WORLD or changes_on_open(name, args)) \
+                    and not self._alone(tid):
+                call.before_read = lambda: self._freeze(t, world=True)
+            elif not kind & K_EXEC:
+                g = self.groups.get(t.tgid)
+                if g is not None and len(g) > 1:
+                    call.before_read = lambda: self._freeze(t)
         try:
             self._decide_and_resume(t, call, name, kind)
         except OSError as e:
@@ -785,7 +788,7 @@ class Supervisor:
             decoded = {} if not self.decode_allowed else \
                 self.deferred and self.deferred(call.name, call.args, call) or self._decoded(call)
             if resume:
-                pt.cont(t.tid)
+                _resume(t.tid, None, 0)
             if retval is None:
                 audit.allowed(t.tgid, t.tid, call, decoded, v)
                 return

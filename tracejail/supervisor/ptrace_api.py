@@ -8,6 +8,7 @@ supervisor is single-threaded, so sharing them is safe).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
 
@@ -105,6 +106,10 @@ def seize(pid: int, options: int = OPTIONS) -> None:
 def cont(pid: int, sig: int = 0) -> bool:
     """Resume; False if the tracee vanished (ESRCH: killed meanwhile)."""
     return _ptrace_hot(PTRACE_CONT, pid, None, sig) == 0
+
+
+# cont(pid) for the per-stop path, with no Python frame: resume(pid, None, 0) -> 0, or -1 (ESRCH)
+resume = functools.partial(_ptrace_hot, PTRACE_CONT)
 
 
 def syscall(pid: int, sig: int = 0) -> bool:
