@@ -75,6 +75,11 @@ def seccomp_data(nr: int, arch: int, args=(), ip: int = 0) -> bytes:
 def run(prog, data: bytes) -> int:
     """Execute; returns the 32-bit seccomp return value.  Any fault -> BPFError
     (the kernel would have rejected such a program at load time)."""
+    return execute(prog, data)[0]
+
+
+def execute(prog, data: bytes) -> tuple[int, int]:
+    """run(), plus the number of instructions executed (the filter's cost)."""
     insns = decode(prog) if isinstance(prog, (bytes, bytearray)) else prog
     A = X = 0
     M = [0] * 16
@@ -151,7 +156,7 @@ def run(prog, data: bytes) -> int:
             continue
         elif cls == BPF_RET:
             rv = code & 0x18
-            return A if rv == BPF_A else k
+            return (A if rv == BPF_A else k), steps
         elif cls == BPF_MISC:
             if code & 0xF8 == 0x00: X = A      # tax
             else: A = X                        # txa

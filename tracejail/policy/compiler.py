@@ -492,7 +492,8 @@ def _patch(prog: bytes, real_of: dict[int, int]) -> bytes:
     return bpf.encode(out)
 
 
-def _build_filter(default_ret: int, emitted: dict[int, list], ph: dict[int, int] | None = None):
+def _build_filter(default_ret: int, emitted: dict[int, list], ph: dict[int, int] | None = None,
+                  tree: bool = True):
     import pyseccomp as sc
     ph = ph or {}
     default_ret = ph.get(default_ret, default_ret)
@@ -500,6 +501,9 @@ def _build_filter(default_ret: int, emitted: dict[int, list], ph: dict[int, int]
     f = sc.SyscallFilter(default_ret)
     f.set_attr(sc.Attr.ACT_BADARCH, bpf.RET_KILL_PROCESS)
     f.set_attr(sc.Attr.CTL_NNP, 0)
+    # a binary tree over syscall numbers (libseccomp >= 2.5): ~9 comparisons to any
+    # syscall instead of a linear scan (141 instructions to getppid under the default policy)
+    f.set_attr(sc.Attr.CTL_OPTIMIZE, 2 if tree else 1)
     for nr, items in emitted.items():
         for ret, conj in items:
             args = []
@@ -707,6 +711,7 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
             forced[nr] = "watched: the supervisor notes what it sets up (async I/O)"
 
     use_block: set[int] = set()
+    tree = True            # libseccomp's binary-tree dispatch, until the self-check faults it
     for _attempt in range(64):
         emitted: dict[int, list] = {}
         blocks: list = []
@@ -766,7 +771,7 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
             continue
         ph = _placeholders(_scmp_action(fdefault), emitted)
         try:
-            f = _build_filter(_scmp_action(fdefault), emitted, ph)
+            f = _build_filter(_scmp_action(fdefault), emitted, ph, tree)
         except _RuleRejected as e:
             use_block.add(e.nr)
             continue
@@ -783,6 +788,9 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
         if not bad:
             _remember_verified(marker)
             return cp
+        if tree and any(nr not in routes for nr in bad):
+            tree = False   # a syscall with no rules misrouted: the tree itself is wrong
+            continue
         for nr in bad:
             if nr in use_block or nr in forced:
                 forced[nr] = "kernel rules disagreed with the interpreter in the self-check"
@@ -840,16 +848,16 @@ def _self_check(cp: CompiledPolicy, emitted, routes) -> list[int]:
     bad = []
     import random
     rnd = random.Random(0x7A11)
-    plain = [nr for nr, route in routes.items() if not any(c for _, c in route.kernel_rules)]
-    # unconditional rules: a sample is enough (startup time; the property tests cover all)
-    sampled = set(rnd.sample(plain, min(len(plain), 24)))
+    # every syscall number once (~13 ms): the dispatch is libseccomp's binary tree,
+    # whose every branch should be seen taken at least once
+    for nr in sorted(set(syscalls.rtable("x86_64")) - set(routes)):
+        if not cp.agrees(nr, (0,) * 6)[0]:
+            bad.append(nr)
     for nr, route in routes.items():
         conjs = [c for _, c in route.kernel_rules if c]
         if not conjs:
-            if nr in sampled:
-                ok, _, _ = cp.agrees(nr, (0,) * 6)
-                if not ok:
-                    bad.append(nr)
+            if not cp.agrees(nr, (0,) * 6)[0]:
+                bad.append(nr)
             continue
         vals = {i: sorted(v) for i, v in _values_for(conjs).items()}
         used = sorted({lit[1] for c in conjs for lit in c})
