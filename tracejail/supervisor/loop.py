@@ -552,14 +552,12 @@ class Supervisor:
 
     def _kind(self, nr: int, name: str | None) -> int:
         """What the stop handling must look at for this syscall (bits K_*),
-        worked out once per syscall number."""
-        k = self._kinds.get(nr)
-        if k is None:
-            k = self._kinds[nr] = (
-                (K_WORLD if name in WORLD_FREEZE else 0) | (K_OPEN if name in OPEN_CALLS else 0)
-                | (K_EXEC if name in EXEC_CALLS else 0)
-                | (K_CLONE if name in ("clone", "clone3") else 0)
-                | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0))
+        worked out once per syscall number (the caller looks in _kinds first)."""
+        k = self._kinds[nr] = (
+            (K_WORLD if name in WORLD_FREEZE else 0) | (K_OPEN if name in OPEN_CALLS else 0)
+            | (K_EXEC if name in EXEC_CALLS else 0)
+            | (K_CLONE if name in ("clone", "clone3") else 0)
+            | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0))
         return k
 
     def _seccomp_stop(self, t: Tracee) -> None:
@@ -776,12 +774,13 @@ class Supervisor:
     def _log_call(self, t: Tracee, call: TraceeCall, v: Verdict, mode, retval,
                   resume: bool = False) -> None:
         """Queue the call's audit record; with ``resume``, continue the tracee
-        once every byte the record needs is read, before queueing (and maybe
-        formatting a batch): the audit's work overlaps the tracee's run."""
+        as soon as every byte the record needs is read, before queueing (and
+        maybe formatting a batch), so the tracee need not wait for the audit
+        where the scheduler runs the two apart."""
         audit = self.audit
         if audit is None:
             if resume:
-                pt.cont(t.tid)
+                _resume(t.tid, None, 0)
             return
         if mode is None and v.action in ALLOWING:
             # an allowed call's arguments are decoded when the writer formats its batch
@@ -795,7 +794,7 @@ class Supervisor:
         else:
             decoded = self._decoded(call)
             if resume:
-                pt.cont(t.tid)
+                _resume(t.tid, None, 0)
         audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
                       args=call.args, decoded=decoded, verdict=v,
                       resolved=call.resolved, retval=retval, mode=mode)
