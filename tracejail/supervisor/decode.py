@@ -542,26 +542,27 @@ def deferred(name, args, call):
                 getattr(call, method)(i)
             except ArgFault:
                 pass                         # cached: decode shows the same fault
-    return Deferred(name, args, call, reads)
+    return Deferred((name, args, call, reads))
 
 
-class Deferred:
-    """A decode() to run later, on the bytes read at the stop."""
-    __slots__ = ("name", "args", "call", "reads")
-
-    def __init__(self, name, args, call, reads):
-        self.name, self.args, self.call, self.reads = name, args, call, reads
+class Deferred(tuple):
+    """A decode() to run later, on the bytes read at the stop: the tuple
+    (name, args, call, reads).  A tuple so that making one, once per
+    supervised call, runs no Python code."""
+    __slots__ = ()
 
     def __call__(self) -> dict:
-        self.call.frozen = True
-        return decode(self.name, self.args, self.call)
+        name, args, call, _reads = self
+        call.frozen = True
+        return decode(name, args, call)
 
     def key(self):
         """Everything the decoding depends on, hashable; None if it cannot be
         (e.g. argv lists): equal keys decode equally, so the writer may reuse."""
-        cache = self.call._cache
-        out = [self.name, self.args]
-        for _method, _i, key in self.reads:
+        name, args, call, reads = self
+        cache = call._cache
+        out = [name, args]
+        for _method, _i, key in reads:
             v = cache.get(key)
             if v.__class__ is not bytes:
                 return None
