@@ -6,6 +6,9 @@
   symlink re-pointed through the writable alias is seen at once.
 - The post-open fd re-check is skipped only for a task alone in the jail (kernel
   pids count); the multi-process races stay covered by test_threat_paths (C18).
+- A lone task's open/openat verdicts are memoized on (nr, args, path bytes) while
+  the walk cache vouches for the path: the same pointer and flags with other
+  bytes behind them is another decision.
 - Syscalls that set up kernel-side writers of a task's memory (AIO, io_uring...)
   or change mounts reach the supervisor whenever the policy may allow them.
 """
@@ -46,6 +49,15 @@ def _run(tj, cc, tmp_path, mounts, *ops):
            "-R", str(prog.parent), *mounts, "-P", str(pol), "--", str(prog), *ops)
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+def test_memoized_verdicts_follow_the_bytes_not_the_pointer(tj, cc, tmp_path):
+    d = _tree(tmp_path)
+    out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro"],
+               "alt:/ro/ok.txt:/ro/secret.txt:400", "alt:/ro/secret.txt:/ro/l:400",
+               "open:/ro/secret.txt", "open:/ro/ok.txt")
+    assert out.splitlines() == ["ALT 200 0", "ALT 0 200", "OPEN /ro/secret.txt errno 13",
+                                "OPEN /ro/ok.txt ok OK"], out
 
 
 def test_ro_bind_with_a_writable_alias_is_never_cached(tj, cc, tmp_path):

@@ -85,6 +85,14 @@ class TraceeCall:
             self.resolved[i] = p
         return p
 
+    def known_path(self, i: int, p: str) -> None:
+        """path(i) is p, known without a walk (the supervisor's decision memo)."""
+        self._cache[_PATH_KEYS[i]] = p
+        if self.resolved is None:
+            self.resolved = {i: p}
+        else:
+            self.resolved[i] = p
+
     def _resolve(self, i: int) -> str:
         how = (0, 0)
         if self.name == "openat2":

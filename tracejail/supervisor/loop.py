@@ -57,7 +57,7 @@ from tracejail.supervisor import memory
 from tracejail.supervisor import ptrace_api as pt
 from tracejail.supervisor.call import TraceeCall
 from tracejail.supervisor.mountview import MOUNT_CHANGERS, MountView
-from tracejail.supervisor.paths import PATH_SYSCALLS, changes_on_open
+from tracejail.supervisor.paths import PATH_SYSCALLS, changes_on_open, path_spec
 from tracejail.supervisor.tracees import Tracee
 from tracejail.verdict import ALLOWING, ArgFault, Verdict
 
@@ -114,7 +114,8 @@ WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_po
 CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 # what a stop must look at, per syscall number (Supervisor._kind)
-K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED = 1, 2, 4, 8, 16
+K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO = 1, 2, 4, 8, 16, 32
+MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
 
@@ -172,6 +173,7 @@ class Supervisor:
         self._world = None       # the task whose held call has the whole jail stopped
         self._kinds: dict[int, int] = {}    # nr -> K_* bits
         self._deciders: dict = {}           # nr -> the policy's decision function (x86_64)
+        self._memo: dict = {}               # see _memo_decide
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -527,8 +529,6 @@ class Supervisor:
         self._resume(t)
 
     def _decide(self, call: TraceeCall) -> Verdict:
-        if memory.forced:
-            memory.forced.clear()                         # reads made outside a decision
         decide = self._deciders.get(call.nr)
         if decide is None or call.arch != "x86_64":
             decider = getattr(self.compiled, "decider", None)   # else only the decide() contract
@@ -557,12 +557,46 @@ class Supervisor:
             (K_WORLD if name in WORLD_FREEZE else 0) | (K_OPEN if name in OPEN_CALLS else 0)
             | (K_EXEC if name in EXEC_CALLS else 0)
             | (K_CLONE if name in ("clone", "clone3") else 0)
-            | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0))
+            | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0)
+            | (K_MEMO if name in ("open", "openat") else 0))
         return k
+
+    def _memo_decide(self, call: TraceeCall, name: str) -> Verdict:
+        """_decide() for an open/openat of a lone task, memoized.  Their verdict
+        depends only on the integer arguments and the path (the one thing in
+        memory they point to), and the path's resolution on the tree; so an
+        allowing verdict is reused for the same (nr, args, path bytes) for as
+        long as the walk cache vouches for the same resolution (an absolute
+        path through stable directories only, at most mountview.TTL old).
+        Alone, nothing can change the bytes before the kernel reads them."""
+        i = OPEN_CALLS[name]
+        try:
+            raw = call.string(i)
+        except ArgFault:
+            return self._decide(call)
+        key = (call.nr, call.args, raw)
+        hit = self._memo.get(key)
+        if hit is not None:
+            v, p, wkey = hit
+            if self.view.walk(wkey) == p:
+                memory.forced.clear()                     # allowed: nothing to confirm
+                call.known_path(i, p)
+                return v
+        v = self._decide(call)
+        if v.action in ALLOWING and raw[:1] == b"/" and call.resolved is not None:
+            p = call.resolved.get(i)
+            wkey = (raw, path_spec(name, i, call.args)[1])
+            if p is not None and self.view.walk(wkey) == p:
+                if len(self._memo) >= MEMO_ENTRIES:
+                    self._memo.clear()
+                self._memo[key] = (v, p, wkey)
+        return v
 
     def _seccomp_stop(self, t: Tracee) -> None:
         tid = t.tid
         t.started = True
+        if memory.forced:
+            memory.forced.clear()                         # reads made after the last decision
         try:
             info = pt.seccomp_info(tid)
         except OSError as e:
@@ -607,6 +641,8 @@ class Supervisor:
         if kind & K_CLONE and (call.args[0] & CLONE_UNTRACED if name == "clone"
                                else self._clone3_untraced(call)):
             v = Verdict("ERRNO", errno.EPERM, rule="supervisor:clone-untraced")
+        elif kind & K_MEMO and self._solo == tid:
+            v = self._memo_decide(call, name)
         else:
             v = self._decide(call)
         mode = None
