@@ -21,7 +21,8 @@ and of the file tree.  Defences:
   kernel's own count (cgroup pids.current, which also counts a fork child
   whose first stop is still queued: hole H3) and no kernel-side writer of
   its memory was set up (ASYNC_SETUP): then nothing can change the path or
-  its bytes between the verdict and the kernel's lookup;
+  its bytes between the verdict and the kernel's lookup (such a task's
+  open/openat verdicts are also memoized: _memo_decide);
 - an allowed execve is re-decided on /proc/PID/exe at the exec event (also
   catches a shebang to a forbidden interpreter).
 - the other path syscalls (unlink, rename, mkdir, chmod, ...) have no object
