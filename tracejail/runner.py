@@ -58,6 +58,13 @@ def pid_started(launcher) -> bool:
     return bool(launcher.pid) and launcher._go_w is None
 
 
+def _warm_audit() -> None:
+    """The audit decodes with python-ptrace's tables (30-45 ms to load here):
+    load them while the jail sets itself up, not at the first record, mid-run."""
+    from tracejail.supervisor.decode import warm
+    warm()
+
+
 def run(config) -> int:
     from tracejail import audit as audit_mod
     from tracejail import policy as policy_mod
@@ -77,6 +84,8 @@ def run(config) -> int:
     audit = audit_mod.AuditLog(config.audit, max_mb=config.audit_max_mb)
     audit.start(config.as_dict(), compiled.digest)
     launcher = Launcher(config, compiled.bpf)
+    if supervised and config.audit:
+        launcher.while_waiting = _warm_audit
     state: dict = {"timeout": False, "signal": None, "sup": None, "strikes": 0}
 
     def kill_everything():

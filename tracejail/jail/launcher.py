@@ -105,6 +105,8 @@ class Launcher:
         self.uid = users.jail_id(config.uid_map, "user", self.userns)
         self.gid = users.jail_id(config.gid_map, "group", self.userns)
         self.cgroup = None
+        # called once while J sets the jail up and this side only waits (best effort)
+        self.while_waiting = None
         self.pid: int | None = None
         self._go_w = self._err_r = None
 
@@ -192,6 +194,11 @@ class Launcher:
             if not line.startswith("P"):
                 _raise_from_line(line, "fork")
             self.pid = int(line[1:])
+            if self.while_waiting is not None:
+                try:
+                    self.while_waiting()
+                except Exception:
+                    pass              # a warm-up only: what it prepares is done later anyway
             line = _readline(err_r)
             if line != "OK":
                 _raise_from_line(line, "setup")

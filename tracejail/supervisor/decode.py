@@ -497,6 +497,13 @@ def _from_prototype(name: str) -> str | None:
     return " ".join(items)
 
 
+def warm() -> None:
+    """Load python-ptrace's tables now (the runner calls this while the jail is
+    being set up) rather than at the first decoded call."""
+    _tables()
+    _parse("openat")
+
+
 def decode(name, args, call) -> dict:
     """See the module docstring.  Never raises on tracee data: an unexpected
     error while decoding one argument yields {"error": "..."} for that arg."""
