@@ -18,7 +18,7 @@ import os
 
 from tracejail.policy import compile_policy, load_policy_text
 from tracejail.supervisor.loop import WATCHED
-from tracejail.supervisor.mountview import parse_mountinfo, stable_at
+from tracejail.supervisor.mountview import MountView, parse_mountinfo, stable_at, visible_points
 
 POLICY = """
 POLICY t {
@@ -86,6 +86,37 @@ def test_read_only_tree_repeated_opens(tj, cc, tmp_path):
     out = _run(tj, cc, tmp_path, ["-R", f"{d}:/ro"],
                *(["open:/ro/l", "open:/ro/secret.txt"] * 3))
     assert out.splitlines() == ["OPEN /ro/l ok OK", "OPEN /ro/secret.txt errno 13"] * 3, out
+
+
+def test_rw_root_mount_points_stay_put_other_entries_are_walked(tj, cc, tmp_path):
+    """With --rw the root is writable, so its entries may change, except mount
+    points: renaming one away or onto one is EBUSY, so walks through /ro may be
+    cached, while a symlink the jail makes in the root is walked every time."""
+    d = _tree(tmp_path)
+    out = _run(tj, cc, tmp_path, ["--rw", "-R", f"{d}:/ro"],
+               "open:/ro/l", "open:/ro/l", "rename:/ro:/gone", "mkdir:/made",
+               "rename:/made:/ro", "open:/ro/l", "relink:/ro/ok.txt:/lnk", "open:/lnk",
+               "relink:/ro/secret.txt:/lnk", "open:/lnk")
+    assert out.splitlines() == [
+        "OPEN /ro/l ok OK", "OPEN /ro/l ok OK", "RENAME errno 16", "MKDIR ok",
+        "RENAME errno 16", "OPEN /ro/l ok OK", "RELINK ok", "OPEN /lnk ok OK", "RELINK ok",
+        "OPEN /lnk errno 13"], out
+
+
+def test_visible_mount_points():
+    mounts = parse_mountinfo("\n".join([
+        r"1 0 0:40 / / rw - tmpfs tracejail rw",
+        r"2 1 8:1 /usr /usr ro - ext4 /dev/sda1 rw",
+        r"3 1 8:1 /srv /data ro - ext4 /dev/sda1 rw",
+        r"4 3 8:1 /srv/in /data/in ro - ext4 /dev/sda1 rw",
+        r"5 1 0:41 / /data rw - tmpfs t rw",                 # hides /data/in
+    ]))
+    assert visible_points(mounts) == {"/", "/usr", "/data"}
+    view = MountView()
+    view._mounts, view._points = mounts, visible_points(mounts)
+    # in the writable root only the mount points' names are fixed
+    assert view.stable_entry("/", "/usr") and not view.stable_entry("/", "/lnk")
+    assert view.stable_entry("/usr", "/usr/lib") and not view.stable_entry("/data", "/data/in")
 
 
 def test_mountinfo_stability():

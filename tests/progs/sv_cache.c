@@ -1,6 +1,8 @@
 /* Ops in order, one line each:
  *   open:PATH          -> "OPEN PATH ok" or "OPEN PATH errno N" (always from the same buffer)
  *   relink:TARGET:LINK -> unlink LINK, symlink TARGET at LINK ("RELINK ok"/"RELINK errno N")
+ *   rename:OLD:NEW     -> rename(OLD, NEW): "RENAME ok" or "RENAME errno N"
+ *   mkdir:PATH         -> "MKDIR ok" or "MKDIR errno N"
  *   alt:A:B:N          -> N opens through ONE buffer (same pointer, same flags), holding A
  *                         and B in turn: "ALT <opens of A that worked> <opens of B that worked>"
  * Used to show that a cached path walk never outlives a change the jail can make. */
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -43,6 +46,15 @@ int main(int argc, char **argv) {
                 if (fd >= 0) { ok[k % 2]++; close(fd); }
             }
             printf("ALT %d %d\n", ok[0], ok[1]);
+        } else if (!strncmp(argv[i], "mkdir:", 6)) {
+            if (mkdir(argv[i] + 6, 0755) == 0) printf("MKDIR ok\n");
+            else printf("MKDIR errno %d\n", errno);
+        } else if (!strncmp(argv[i], "rename:", 7)) {
+            char *o = argv[i] + 7, *n = strchr(o, ':');
+            if (!n) return 2;
+            *n++ = 0;
+            if (rename(o, n) == 0) printf("RENAME ok\n");
+            else printf("RENAME errno %d\n", errno);
         } else if (!strncmp(argv[i], "relink:", 7)) {
             char *t = argv[i] + 7, *l = strchr(t, ':');
             if (!l) return 2;

@@ -6,9 +6,11 @@ that reaches it.  So a directory is *stable* when the mount visible at it is
 read-only, of a local file system (procfs, sysfs, network and FUSE file
 systems change on their own), and no writable mount of the same device in the
 jail has its root at or above the directory (``-B /:/host`` reaches
-everything; ``-B /srv/x:/x`` reaches only /srv/x and below).  A walk whose
-every lookup happened in a stable directory always gives the same answer
-while the mount tree stays as it is: the supervisor turns the cache off for
+everything; ``-B /srv/x:/x`` reaches only /srv/x and below).  A lookup is also
+stable when the name looked up is a mount point, wherever it is (say /usr in
+the writable root of --rw): a mount point cannot be renamed, replaced or
+removed while it is mounted (EBUSY).  A walk whose every lookup was stable
+always gives the same answer while the mount tree stays as it is: the supervisor turns the cache off for
 good the first time it allows a syscall that changes mounts or roots (the
 runner routes those to it).
 
@@ -84,14 +86,26 @@ def stable_at(mounts, path: str) -> bool:
     return not any(_inside(in_fs, w) for w in writable)
 
 
+def visible_points(mounts) -> frozenset:
+    """The mount points of a parse_mountinfo table that are still reachable:
+    a later mount on an ancestor hides the points below it."""
+    points: set[str] = set()
+    for m in mounts:
+        point = m[0]
+        points = {p for p in points if p == point or not _inside(p, point)}
+        points.add(point)
+    return frozenset(points)
+
+
 class MountView:
     """Per jail: stable directories and the walks that stayed in them."""
 
-    __slots__ = ("enabled", "_mounts", "_dirs", "_walks", "_now")
+    __slots__ = ("enabled", "_mounts", "_points", "_dirs", "_walks", "_now")
 
     def __init__(self):
         self.enabled = True
         self._mounts: list[tuple] | None = None
+        self._points: frozenset = frozenset()       # visible mount points
         self._dirs: dict[str, bool] = {}
         self._walks: dict = {}
         self._now = time.monotonic
@@ -104,11 +118,13 @@ class MountView:
                     self._mounts = parse_mountinfo(f.read())
             except OSError:
                 self.disable()
+            self._points = visible_points(self._mounts)
         return self.enabled
 
     def disable(self) -> None:
         self.enabled = False
         self._mounts = []
+        self._points = frozenset()
         self._dirs.clear()
         self._walks.clear()
 
@@ -120,6 +136,10 @@ class MountView:
                 self._dirs.clear()
             self._dirs[path] = s
         return s
+
+    def stable_entry(self, parent: str, path: str) -> bool:
+        """Is the lookup of ``path`` (an entry of directory ``parent``) stable?"""
+        return self.stable_dir(parent) or path in self._points
 
     def walk(self, key):
         """A cached walk result, or None."""

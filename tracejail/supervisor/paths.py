@@ -295,7 +295,7 @@ class Resolver:
             if not todo and not follow:
                 break
             full = "/".join(comps)
-            if stable and not view.stable_dir("/" + full[:-len(name) - 1]):
+            if stable and not view.stable_entry("/" + full[:-len(name) - 1], "/" + full):
                 stable = False
             try:
                 st = os.lstat(full, dir_fd=rootfd)
