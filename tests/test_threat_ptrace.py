@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import signal
 import time
 from pathlib import Path
@@ -279,6 +280,103 @@ def test_c18_symlink_swap_race_on_changing_calls(tm_cc, tmp_path_factory, mode):
         no_traceback(r)
         m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
         assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+
+
+class _Greeters:
+    """Host-side listening sockets that greet every connection with a line and
+    keep it open until the client closes it."""
+
+    def __init__(self, socks: dict):
+        import selectors
+        import threading
+        self.sel, self.stop = selectors.DefaultSelector(), False
+        for path, greeting in socks.items():
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(str(path))
+            os.chmod(path, 0o777)
+            s.listen(64)
+            s.setblocking(False)
+            self.sel.register(s, selectors.EVENT_READ, greeting)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import selectors
+        while not self.stop:
+            for key, _ in self.sel.select(0.05):
+                try:
+                    if key.data is None:                  # a connection: closed by the client?
+                        if not key.fileobj.recv(64):
+                            self.sel.unregister(key.fileobj)
+                            key.fileobj.close()
+                        continue
+                    c, _ = key.fileobj.accept()
+                    c.sendall(key.data)
+                    self.sel.register(c, selectors.EVENT_READ, None)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+
+
+def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
+    """C18/C20 for AF_UNIX: connect to /tmp/sa/sock while another process swaps
+    /tmp/sa between the allowed and the forbidden directory, each holding a
+    listening socket.  A connect may wait for its peer, so the jail is not held
+    stopped; the supervisor checks at the syscall's exit which socket file the
+    peer is bound to (sock_diag) and kills the jail if it is not the decided
+    one, before the task can read a byte: the forbidden greeting is never read."""
+    prog = tm_cc("tm_toctou.c")
+    first = ("  ALLOW { renameat2 }\n"
+             '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/forbidden" } }\n'
+             '  ALLOW { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/allowed" } }\n')
+    jobs, servers = {}, []
+    for i in range(6):
+        tmp = tmp_path_factory.mktemp(f"unixswap{i}")
+        os.chmod(tmp, 0o755)
+        d = make_data_dir(tmp)
+        servers.append(_Greeters({d / "allowed" / "sock": b"ALLOWED-OK\n",
+                                  d / "forbidden" / "sock": (CANARY + "\n").encode()}))
+        jobs[i] = (prog, ("unixswap", "1.0", "/data/allowed", "/data/forbidden"),
+                   {"opts": [*data_opts(d), "-t", "30"], "timeout": 90,
+                    "policy": guard_policy(tmp, first=first)})
+    try:
+        runs = run_batch(jobs)
+    finally:
+        for s in servers:
+            s.close()
+    for r in runs.values():
+        assert not r.achieved("toctou"), str(r)
+        no_traceback(r)
+        if r.rc == KILLED:
+            assert "connected to a socket other than /data/allowed/sock" in r.err, str(r)
+        else:
+            assert r.rc == 0, str(r)
+            m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+            assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+
+
+def test_unix_connection_cut_off(tmp_path):
+    """What the supervisor does to a connect it cannot vouch for: through a
+    duplicate of the fd, shut the socket down and drop what the peer sent."""
+    from tracejail.supervisor.unixpeer import cut_off
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(tmp_path / "s"))
+    srv.listen()
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(str(tmp_path / "s"))
+    conn, _ = srv.accept()
+    conn.sendall(b"SECRET")
+    cut_off(os.getpid(), c.fileno())
+    assert c.recv(64) == b""                       # nothing left to read, and EOF
+    with pytest.raises(OSError):
+        conn.sendall(b"more")                      # the peer can send no more
+    for s in (c, conn, srv):
+        s.close()
 
 
 def test_b13_fd_table_race_on_dirfd(tm_cc, data_dir, tmp_path, tj):

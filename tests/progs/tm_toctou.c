@@ -14,9 +14,15 @@
  * Mode "fdswap" (B13): ALLOWED and FORBIDDEN are directories holding "file";
  * a CLONE_FILES child (shares the fd table, not a thread) keeps dup2()ing
  * either onto fd 20 (RLIMIT_NOFILE is 32) while the main process does openat(20, "file").
- * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|fdswap SECONDS ALLOWED FORBIDDEN */
+ * Mode "unixswap" (C18/C20 for AF_UNIX): the same swapper while the main process
+ * connects to /tmp/sa/sock; ALLOWED/sock and FORBIDDEN/sock are listening
+ * sockets that greet with a line; "ESCAPED" if the FORBIDDEN one (its greeting
+ * holds the canary) is ever reached.
+ * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|unixswap|fdswap SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sched.h>
 #include <time.h>
 
@@ -94,6 +100,20 @@ static int trunc_try(void)
     return fd >= 0;
 }
 
+static int connect_try(void)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, "/tmp/sa/sock");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0) return 0;
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) { close(s); return 0; }
+    char t[128] = {0};
+    ssize_t n = read(s, t, sizeof t - 1);
+    close(s);
+    if (n > 0 && strstr(t, "CANARY")) { say("ESCAPED toctou connect reached: %s", t); return -1; }
+    return 1;
+}
+
 /* rounds of a fresh swapper each: the early tries after a fork are the interesting ones */
 static int swap_rounds(double secs, int (*try)(void))
 {
@@ -167,6 +187,8 @@ int main(int argc, char **argv)
         return swap_rounds(secs, unlink_try);
     else if (!strcmp(mode, "truncswap"))
         return swap_rounds(secs, trunc_try);
+    else if (!strcmp(mode, "unixswap"))
+        return swap_rounds(secs, connect_try);
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;

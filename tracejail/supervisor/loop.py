@@ -34,8 +34,10 @@ What remains weak when the task is not alone: a plain open can still have its
 argument flipped by another task's write to shared memory or a symlink
 swapped under it (#12, #18), caught after the fact by the fd re-check (the
 jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
-writer may flip memory even while the jail is stopped.  AF_UNIX connect/sendto
-paths are not re-checked (connect may wait for a peer, so the jail is not
+writer may flip memory even while the jail is stopped.  An allowed AF_UNIX
+connect is checked at its exit on the file its peer is bound to (sock_diag;
+unixpeer.py); sendto/sendmsg paths are not re-checked (a datagram leaves no
+trace to check, and a send may wait for a peer, so the jail is not
 stopped for it).  Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
@@ -115,7 +117,7 @@ WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_po
 CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 # what a stop must look at, per syscall number (Supervisor._kind)
-K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO = 1, 2, 4, 8, 16, 32
+K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT = 1, 2, 4, 8, 16, 32, 64
 MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -559,7 +561,8 @@ class Supervisor:
             | (K_EXEC if name in EXEC_CALLS else 0)
             | (K_CLONE if name in ("clone", "clone3") else 0)
             | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0)
-            | (K_MEMO if name in ("open", "openat") else 0))
+            | (K_MEMO if name in ("open", "openat") else 0)
+            | (K_CONNECT if name == "connect" else 0))
         return k
 
     def _memo_decide(self, call: TraceeCall, name: str) -> Verdict:
@@ -674,7 +677,9 @@ class Supervisor:
         # H3: re-check a path-decided open on the fd the kernel returns unless
         # the task is alone (kernel count: our own misses a just-forked child
         # whose first stop is still queued behind the opener's stops).
-        verify = kind & K_OPEN and call.resolved is not None and not self._alone(tid)
+        # ...and so is an AF_UNIX connect decided on a path (resolved), on the socket
+        # file its peer is bound to (supervisor/unixpeer.py)
+        verify = kind & (K_OPEN | K_CONNECT) and call.resolved is not None and not self._alone(tid)
         if kind & K_EXEC:
             t.exec_check = (call, v) if call.resolved is not None else None
             if self.audit is not None:
@@ -755,7 +760,11 @@ class Supervisor:
         rval = None
         if info.op == pt.PTRACE_SYSCALL_INFO_EXIT:
             rval = info.nr - (1 << 64) if info.nr & (1 << 63) else info.nr
-        if verify and rval is not None and rval >= 0:
+        if verify and rval == 0 and call.name == "connect":
+            rval = self._connect_as_decided(t, call)
+            if rval is None:
+                return                                    # the jail was killed
+        elif verify and rval is not None and rval >= 0:
             i = OPEN_CALLS[call.name]
             try:
                 real = t.resolver.object_path(f"/proc/{t.tid}/fd/{rval}")
@@ -769,6 +778,34 @@ class Supervisor:
                     self._violate(t, call, again, note=f"opened {real} (decided on {call.resolved[i]})")
                     return
         self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
+
+    def _connect_as_decided(self, t: Tracee, call: TraceeCall) -> int | None:
+        """An allowed AF_UNIX connect() of a task that is not alone, at its exit:
+        is its peer bound to the file the decision resolved?  Another task may
+        have swapped a symlink on the path meanwhile (threats #18, #20); a
+        connect may wait for its peer, so the jail was not held stopped.
+        Verified: 0.  Another file: the jail is killed (None).  The kernel cannot
+        say: the connection is cut off and the connect fails, ECONNREFUSED."""
+        from tracejail.supervisor import unixpeer
+        decided, fd = call.resolved.get(1), call.args[0] & 0xFFFFFFFF
+        try:
+            want = unixpeer.file_id(f"/proc/{t.tid}/root{decided}")
+            got = unixpeer.peer_file(t.tid, fd)
+        except (OSError, unixpeer.PeerUnknown):
+            got = want = None
+        if got is not None and got == want or self.permissive:
+            return 0
+        if got is None:
+            try:
+                unixpeer.cut_off(t.tgid, fd)
+                pt.set_return(t.tid, -errno.ECONNREFUSED)
+                return -errno.ECONNREFUSED
+            except OSError as e:
+                why = f"connect to {decided}: its peer cannot be checked nor cut off ({e})"
+        else:
+            why = f"connected to a socket other than {decided}"
+        self._violate(t, call, Verdict("KILL", rule="supervisor:connect-recheck"), note=why)
+        return None
 
     # -- violations, audit -----------------------------------------------------
     def _count_violation(self, t: Tracee, call: TraceeCall, v: Verdict) -> bool:

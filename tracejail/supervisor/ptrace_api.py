@@ -163,9 +163,19 @@ def seccomp_info(pid: int) -> tuple:
 def skip_syscall(pid: int, retval: int) -> None:
     """At a seccomp stop: make the kernel skip the syscall (orig_rax = -1)
     and return ``retval`` (e.g. -errno) to the tracee."""
+    _set_rax(pid, retval, skip=True)
+
+
+def set_return(pid: int, retval: int) -> None:
+    """At a syscall-exit stop: the value the syscall returns to the tracee."""
+    _set_rax(pid, retval)
+
+
+def _set_rax(pid: int, retval: int, skip: bool = False) -> None:
     if _ptrace(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_GETREGS", pid)
-    regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+    if skip:
+        regs.orig_rax = 0xFFFFFFFFFFFFFFFF
     regs.rax = retval & 0xFFFFFFFFFFFFFFFF
     if _ptrace(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_SETREGS", pid)
