@@ -242,3 +242,53 @@ def test_parallel_shells_changing_the_tree_finish(tj):
            timeout=90)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["empty"], r.stdout + r.stderr
+
+
+SELF_SERVER = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static int srv;
+static void *acceptor(void *a)
+{
+    (void)a;
+    usleep(300000);
+    for (int i = 0; i < 6; i++) {
+        int c = accept(srv, 0, 0);
+        if (c >= 0) close(c);
+    }
+    return 0;
+}
+int main(void)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, "/tmp/self.sock");
+    srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (bind(srv, (struct sockaddr *)&a, sizeof a) || listen(srv, 0)) { perror("listen"); return 1; }
+    pthread_t t;
+    pthread_create(&t, 0, acceptor, 0);
+    for (int i = 0; i < 6; i++) {      /* a backlog of one: the next connect waits for an accept */
+        int c = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(c, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }
+        close(c);
+    }
+    pthread_join(t, 0);
+    puts("DONE");
+    return 0;
+}
+"""
+
+
+def test_unix_connect_waiting_for_a_sibling_thread_finishes(tj, cc):
+    """A pathname AF_UNIX connect is checked at its exit (on the peer's socket
+    file), so the caller's sibling threads are not held stopped while it runs:
+    here the connect waits for the sibling that accepts (a full backlog), and
+    holding that sibling would hang the jail until its time limit."""
+    prog = cc(SELF_SERVER, "-lpthread")
+    r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
+           "-R", f"{prog.parent}:/prog", "-T", "/tmp", "-t", "20", "--", f"/prog/{prog.name}",
+           timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["DONE"], r.stdout + r.stderr

@@ -716,8 +716,12 @@ class Supervisor:
 
     @staticmethod
     def _may_block(t: Tracee, call: TraceeCall, name) -> bool:
-        """An open of a FIFO waits for the other end, maybe a frozen sibling:
-        such a call is not held frozen (only the fd re-check protects it)."""
+        """An open of a FIFO waits for the other end, and a pathname AF_UNIX
+        connect for an accept when the backlog is full: either may wait for a
+        frozen sibling, so such a call is not held frozen (the fd re-check,
+        the connect's peer check at its exit protect it)."""
+        if name == "connect":
+            return bool(call.resolved)
         if name not in OPEN_CALLS or not call.resolved:
             return False
         p = call.resolved.get(OPEN_CALLS[name])

@@ -7,9 +7,11 @@ of the jail could swap a symlink on that path before the kernel looks it up
 kept stopped around it.  Instead the supervisor checks the result at the
 syscall's exit: the kernel's sock_diag (NETLINK_SOCK_DIAG, unix_diag) names
 the peer of the tracee's socket and the inode and device of the file that
-peer is bound to; they must be the file the decision was about.  The kernel
-cannot always say (a peer that was accepted and closed at once has no inode
-left): such a connection is cut off (cut_off) and the connect fails.
+peer is bound to; they must be the file the decision was about.  A peer that
+was accepted and closed at once has no inode left: then its address (which
+outlives it) names the listener, and every socket bound under that name must
+be bound to that one file.  When the kernel cannot say, the connection is
+cut off (cut_off) and the connect fails.
 
 One request by hand rather than through pyroute2: importing pyroute2 costs
 ~200 ms here, which would stall the jail at its first checked connect.
@@ -32,9 +34,11 @@ NLM_F_REQUEST = 1
 NLM_F_DUMP = 0x300
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
+UDIAG_SHOW_NAME = 0x01
 UDIAG_SHOW_VFS = 0x02
 UDIAG_SHOW_PEER = 0x04
 UDIAG_SHOW_ICONS = 0x08
+UNIX_DIAG_NAME = 0
 UNIX_DIAG_VFS = 1
 UNIX_DIAG_PEER = 2
 UNIX_DIAG_ICONS = 3
@@ -162,7 +166,42 @@ def peer_file(tid: int, fd: int) -> tuple[int, int, int] | None:
                 icons = attrs.get(UNIX_DIAG_ICONS, b"")
                 if ino in struct.unpack("=%dI" % (len(icons) // 4), icons[:len(icons) // 4 * 4]):
                     return _vfs(attrs)
+    # gone already (accepted and closed at once): its address outlives it, and
+    # every socket bound under that name must be bound to one and the same file
+    name = _peer_name(_tgid_of(tid), fd)
+    files = {_vfs(attrs) for s in spaces
+             for _ino, attrs in list(_request(s, 0, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS, dump=True))
+             if attrs.get(UNIX_DIAG_NAME, b"").split(b"\0", 1)[0] == name}
+    if len(files) == 1 and None not in files:
+        return files.pop()
     raise PeerUnknown(f"the peer of socket {ino} is in no namespace this supervisor can see")
+
+
+def _tgid_of(tid: int) -> int:
+    with open(f"/proc/{tid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Tgid:"):
+                return int(line.split()[1])
+    raise PeerUnknown(f"task {tid} gone")
+
+
+def _dup(tgid: int, fd: int) -> socket.socket:
+    """The task's socket fd, duplicated into this process (pidfd_getfd)."""
+    pidfd = os.pidfd_open(tgid)
+    try:
+        return socket.socket(fileno=_check(_libc.syscall(NR_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd"))
+    finally:
+        os.close(pidfd)
+
+
+def _peer_name(tgid: int, fd: int) -> bytes:
+    """The address the peer was bound to (getpeername), as bytes."""
+    s = _dup(tgid, fd)
+    try:
+        name = s.getpeername()
+    finally:
+        s.close()
+    return os.fsencode(name) if isinstance(name, str) else bytes(name)
 
 
 def file_id(path: str) -> tuple[int, int, int]:
@@ -176,12 +215,7 @@ def cut_off(tgid: int, fd: int) -> None:
     shut its socket down both ways (the peer can send nothing more) and throw
     away what the peer already sent, through a duplicate of the task's fd
     (pidfd_getfd).  The caller then fails the connect()."""
-    pidfd = os.pidfd_open(tgid)
-    try:
-        dup = _check(_libc.syscall(NR_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd")
-    finally:
-        os.close(pidfd)
-    s = socket.socket(fileno=dup)
+    s = _dup(tgid, fd)
     try:
         s.shutdown(socket.SHUT_RDWR)
         while True:
