@@ -22,10 +22,11 @@ other namespace cannot be checked: the caller then fails closed.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
+
+from tracejail.jail import libc
 
 NR_PIDFD_GETFD = 438
 NETLINK_SOCK_DIAG = 4
@@ -55,21 +56,6 @@ class PeerUnknown(Exception):
     """The kernel would not say (no such socket, sock_diag refused)."""
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-def _check(ret: int, what: str) -> int:
-    if ret < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"{what}: {os.strerror(e)}")
-    return ret
-
-
-def _setns(fd: int) -> None:
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
-
-
 def _diag_socket(ns_path: str) -> socket.socket:
     """A sock_diag socket in the network namespace at ns_path (cached)."""
     ns = os.stat(ns_path).st_ino
@@ -82,12 +68,12 @@ def _diag_socket(ns_path: str) -> socket.socket:
         own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         theirs = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            _setns(theirs)
+            libc.setns(theirs, CLONE_NEWNET)
             try:
                 s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                   NETLINK_SOCK_DIAG)
             finally:
-                _setns(own)
+                libc.setns(own, CLONE_NEWNET)
         finally:
             os.close(own)
             os.close(theirs)
@@ -189,7 +175,7 @@ def _dup(tgid: int, fd: int) -> socket.socket:
     """The task's socket fd, duplicated into this process (pidfd_getfd)."""
     pidfd = os.pidfd_open(tgid)
     try:
-        return socket.socket(fileno=_check(_libc.syscall(NR_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd"))
+        return socket.socket(fileno=libc.raw_syscall(NR_PIDFD_GETFD, pidfd, fd, 0, what="pidfd_getfd"))
     finally:
         os.close(pidfd)
 
