@@ -113,8 +113,7 @@ def _arg_key(name, i) -> str:
 
 
 _KEYS: dict = {}             # decoded argument name -> '"name":'
-_BODIES: dict = {}           # (Deferred.key(), nr, arch, verdict, resolved) -> record body
-_ALLOWED_BODIES: dict = {}   # (Deferred.key(), nr, arch, id(verdict), resolved) -> (body, verdict)
+_BODIES: dict = {}           # (Deferred.key(), nr, arch, id(verdict), action, resolved) -> (body, verdict)
 _LINE = '{"v":%d,"type":"syscall","t":%d.%06d,"pid":%d,"tid":%d,%s}\n'
 
 
@@ -425,33 +424,10 @@ class AuditLog:
         return self._accept(line)
 
     def _allowed_line(self, item) -> str:
-        """The line of an allowed() entry.  Its body is reused while the call,
-        the bytes read and the verdict repeat; the verdict is compared by
-        identity (the policy returns one object per rule), kept alive by the
-        cache so its id cannot be reused meanwhile."""
+        """The line of an allowed() entry: the fields are the call's."""
         t_ns, pid, tid, c, decoded, v = item
-        try:
-            key = body = None
-            if decoded.__class__ is not dict and decoded is not None:
-                dk = decoded.key()
-                if dk is not None:
-                    r = c.resolved
-                    key = (dk, c.nr, c.arch, id(v), *r.items()) if r else (dk, c.nr, c.arch, id(v))
-                    hit = _ALLOWED_BODIES.get(key)
-                    if hit is not None and hit[1] is v:
-                        body = hit[0]
-            if body is None:
-                body = _body(c.arch, c.nr, c.name, c.args, decoded, v, v.action, c.resolved,
-                             None, None, None, False)
-                if key is not None:
-                    if len(_ALLOWED_BODIES) >= 4096:
-                        _ALLOWED_BODIES.clear()
-                    _ALLOWED_BODIES[key] = (body, v)
-            us = t_ns // 1000
-            line = _LINE % (SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
-        except Exception as e:                # never lose a record to a formatting bug
-            line = _error_line(t_ns, pid, tid, c.nr, c.name, e)
-        return self._accept(line)
+        return self._line_for((t_ns, pid, tid, c.arch, c.nr, c.name, c.args, decoded, v, v.action,
+                               c.resolved, None, None, None, False))
 
     def _accept(self, line: str) -> str:
         """Count a formatted line in (or out, past the size cap)."""
@@ -473,23 +449,25 @@ class AuditLog:
         # every string goes through the C escaper, anything unusual through the
         # full encoder.  Everything after "tid" depends only on the syscall, its
         # arguments, the bytes read and the verdict: a repeated call reuses it.
-        key = None
+        # The verdict is compared by identity (the policy returns one object per
+        # rule), and the cache keeps it alive so that its id is not reused.
+        key = body = None
         if decoded.__class__ is not dict and decoded is not None and not (
                 mode or extra or unfinished or retval is not None):
             dk = decoded.key()
             if dk is not None:
-                key = (dk, nr, arch, verdict, action, *(resolved.items() if resolved else ()))
-        try:
-            body = _BODIES.get(key) if key is not None else None
-        except TypeError:                     # a verdict whose rule is not hashable
-            key = body = None
+                key = (dk, nr, arch, id(verdict), action, *resolved.items()) if resolved else \
+                    (dk, nr, arch, id(verdict), action)
+                hit = _BODIES.get(key)
+                if hit is not None and hit[1] is verdict:
+                    body = hit[0]
         if body is None:
             body = _body(arch, nr, name, args, decoded, verdict, action, resolved, retval, mode,
                          extra, unfinished)
             if key is not None:
                 if len(_BODIES) >= 4096:
                     _BODIES.clear()
-                _BODIES[key] = body
+                _BODIES[key] = (body, verdict)
         us = t_ns // 1000
         return _LINE % (SCHEMA_VERSION, us // 1000000, us % 1000000, pid, tid, body)
 
