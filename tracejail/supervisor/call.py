@@ -88,10 +88,7 @@ class TraceeCall:
     def known_path(self, i: int, p: str) -> None:
         """path(i) is p, known without a walk (the supervisor's decision memo)."""
         self._cache[_PATH_KEYS[i]] = p
-        if self.resolved is None:
-            self.resolved = {i: p}
-        else:
-            self.resolved[i] = p
+        self.path(i)                                  # noted in ``resolved`` as path() does
 
     def _resolve(self, i: int) -> str:
         how = (0, 0)

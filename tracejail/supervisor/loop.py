@@ -860,19 +860,18 @@ class Supervisor:
             if resume:
                 _resume(t.tid, None, 0)
             return
-        if mode is None and v.action in ALLOWING:
+        allowed = mode is None and v.action in ALLOWING
+        if allowed:
             # an allowed call's arguments are decoded when the writer formats its batch
             decoded = {} if not self.decode_allowed else \
                 self.deferred and self.deferred(call.name, call.args, call) or self._decoded(call)
-            if resume:
-                _resume(t.tid, None, 0)
-            if retval is None:
-                audit.allowed(t.tgid, t.tid, call, decoded, v)
-                return
         else:
             decoded = self._decoded(call)
-            if resume:
-                _resume(t.tid, None, 0)
+        if resume:
+            _resume(t.tid, None, 0)
+        if allowed and retval is None:
+            audit.allowed(t.tgid, t.tid, call, decoded, v)
+            return
         audit.syscall(pid=t.tgid, tid=t.tid, arch=call.arch, nr=call.nr, name=call.name,
                       args=call.args, decoded=decoded, verdict=v,
                       resolved=call.resolved, retval=retval, mode=mode)

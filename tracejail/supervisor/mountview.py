@@ -10,9 +10,9 @@ everything; ``-B /srv/x:/x`` reaches only /srv/x and below).  A lookup is also
 stable when the name looked up is a mount point, wherever it is (say /usr in
 the writable root of --rw): a mount point cannot be renamed, replaced or
 removed while it is mounted (EBUSY).  A walk whose every lookup was stable
-always gives the same answer while the mount tree stays as it is: the supervisor turns the cache off for
-good the first time it allows a syscall that changes mounts or roots (the
-runner routes those to it).
+always gives the same answer while the mount tree stays as it is: the
+supervisor turns the cache off for good the first time it allows a syscall
+that changes mounts or roots (the runner routes those to it).
 
 Host-side changes to read-only bound trees are not seen by the jail's mount
 table; entries therefore live one second at most.
