@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -292,3 +293,80 @@ def test_unix_connect_waiting_for_a_sibling_thread_finishes(tj, cc):
            "-R", f"{prog.parent}:/prog", "-T", "/tmp", "-t", "20", "--", f"/prog/{prog.name}",
            timeout=60)
     assert r.returncode == 0 and r.stdout.split() == ["DONE"], r.stdout + r.stderr
+
+
+SELF_DGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+/* sendto through a raw syscall whose asm says r10 (flags) is kept: the
+   supervisor may change the register while the call runs, never after */
+static long raw_sendto(int fd, const void *m, size_t n, long flags, const void *a, long l, long *r10_after)
+{
+    register long r10 __asm__("r10") = flags;
+    register long r8 __asm__("r8") = (long)a;
+    register long r9 __asm__("r9") = l;
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret), "+r"(r10)
+                     : "0"((long)SYS_sendto), "D"(fd), "S"(m), "d"(n), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    *r10_after = r10;
+    return ret;
+}
+int main(void)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, "/tmp/dg.sock");
+    int r = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(r, (struct sockaddr *)&a, sizeof a)) { perror("bind"); return 1; }
+    pid_t c = fork();
+    if (c == 0) {                      /* the receiver: drains the queue only later */
+        usleep(300000);
+        int got = 0;
+        char b[8];
+        while (got < 60 && recv(r, b, sizeof b, 0) == 4)
+            got++;
+        printf("GOT %d\n", got);
+        return 0;
+    }
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0), sent = 0, clobbered = 0;
+    char m[] = "PING";
+    struct iovec v = {m, 4};
+    struct msghdr h = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1};
+    for (int i = 0; i < 30; i++) {     /* far more than the queue holds (10): the sends block */
+        long after;
+        if (raw_sendto(s, m, 4, 0, &a, sizeof a, &after) == 4) sent++;
+        else perror("sendto");
+        clobbered += after != 0;
+        if (sendmsg(s, &h, 0) == 4) sent++;
+        else perror("sendmsg");
+    }
+    waitpid(c, 0, 0);
+    printf("SENT %d CLOBBERED %d\n", sent, clobbered);
+    return 0;
+}
+"""
+
+
+def test_blocking_datagram_send_to_a_stopped_receiver_finishes(tj, cc, tmp_path):
+    """A datagram send to a socket file runs with the jail stopped, so it must
+    not wait for the stopped receiver: the supervisor forces MSG_DONTWAIT and
+    makes a send that would have blocked again once the jail has run.  The
+    program sees blocking sends that all succeed, and its flags register as it
+    left it; a send held stopped and blocking would hang until the time limit.
+    The audit has one record per send, not one per attempt, naming the file."""
+    prog = cc(SELF_DGRAM)
+    log = tmp_path / "audit.jsonl"
+    r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
+           "-R", f"{prog.parent}:/prog", "-T", "/tmp", "-t", "20", "--audit", str(log),
+           "--", f"/prog/{prog.name}", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(r.stdout.splitlines()) == ["GOT 60", "SENT 60 CLOBBERED 0"], r.stdout + r.stderr
+    sends = [rec for rec in map(json.loads, log.read_text().splitlines())
+             if rec["type"] == "syscall" and rec["name"] in ("sendto", "sendmsg")]
+    assert sorted((rec["name"], json.dumps(rec["resolved"])) for rec in sends) == \
+        [("sendmsg", '{"msg": "/tmp/dg.sock"}')] * 30 + [("sendto", '{"dest_addr": "/tmp/dg.sock"}')] * 30

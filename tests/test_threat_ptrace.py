@@ -282,37 +282,30 @@ def test_c18_symlink_swap_race_on_changing_calls(tm_cc, tmp_path_factory, mode):
         assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
 
 
-class _Greeters:
-    """Host-side listening sockets that greet every connection with a line and
-    keep it open until the client closes it."""
+class _HostSockets:
+    """Host-side AF_UNIX sockets bound at the given paths (path -> data), served
+    by a thread until close(); subclasses say what a readable socket means."""
 
-    def __init__(self, socks: dict):
+    def __init__(self, socks: dict, kind: int):
         import selectors
         import threading
         self.sel, self.stop = selectors.DefaultSelector(), False
-        for path, greeting in socks.items():
-            s = socket.socket(socket.AF_UNIX)
+        for path, data in socks.items():
+            s = socket.socket(socket.AF_UNIX, kind)
             s.bind(str(path))
             os.chmod(path, 0o777)
-            s.listen(64)
+            if kind == socket.SOCK_STREAM:
+                s.listen(64)
             s.setblocking(False)
-            self.sel.register(s, selectors.EVENT_READ, greeting)
+            self.sel.register(s, selectors.EVENT_READ, data)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self):
-        import selectors
         while not self.stop:
             for key, _ in self.sel.select(0.05):
                 try:
-                    if key.data is None:                  # a connection: closed by the client?
-                        if not key.fileobj.recv(64):
-                            self.sel.unregister(key.fileobj)
-                            key.fileobj.close()
-                        continue
-                    c, _ = key.fileobj.accept()
-                    c.sendall(key.data)
-                    self.sel.register(c, selectors.EVENT_READ, None)
+                    self._ready(key)
                 except OSError:
                     pass
 
@@ -323,25 +316,49 @@ class _Greeters:
             key.fileobj.close()
 
 
-def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
-    """C18/C20 for AF_UNIX: connect to /tmp/sa/sock while another process swaps
-    /tmp/sa between the allowed and the forbidden directory, each holding a
-    listening socket.  A connect may wait for its peer, so the jail is not held
-    stopped; the supervisor checks at the syscall's exit which socket file the
-    peer is bound to (sock_diag) and kills the jail if it is not the decided
-    one, before the task can read a byte: the forbidden greeting is never read."""
+class _Greeters(_HostSockets):
+    """Listening sockets that greet every connection with a line and keep it
+    open until the client closes it."""
+
+    def __init__(self, socks: dict):
+        super().__init__(socks, socket.SOCK_STREAM)
+
+    def _ready(self, key):
+        import selectors
+        if key.data is None:                          # a connection: closed by the client?
+            if not key.fileobj.recv(64):
+                self.sel.unregister(key.fileobj)
+                key.fileobj.close()
+            return
+        c, _ = key.fileobj.accept()
+        c.sendall(key.data)
+        self.sel.register(c, selectors.EVENT_READ, None)
+
+
+class _DgramSinks(_HostSockets):
+    """Datagram sockets that count what each receives (``got``: path -> count)."""
+
+    def __init__(self, paths):
+        self.got = {str(p): 0 for p in paths}
+        super().__init__({p: str(p) for p in paths}, socket.SOCK_DGRAM)
+
+    def _ready(self, key):
+        while key.fileobj.recv(64):
+            self.got[key.data] += 1
+
+
+def _swap_runs(tm_cc, tmp_path_factory, mode, first, serve):
+    """Six jails at once running ``tm_toctou MODE`` under the guard policy with
+    ``first`` in front, each against the host sockets serve(data dir) binds
+    (closed when the jails are done): (runs, servers)."""
     prog = tm_cc("tm_toctou.c")
-    first = ("  ALLOW { renameat2 }\n"
-             '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/forbidden" } }\n'
-             '  ALLOW { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/allowed" } }\n')
     jobs, servers = {}, []
     for i in range(6):
-        tmp = tmp_path_factory.mktemp(f"unixswap{i}")
+        tmp = tmp_path_factory.mktemp(f"{mode}{i}")
         os.chmod(tmp, 0o755)
         d = make_data_dir(tmp)
-        servers.append(_Greeters({d / "allowed" / "sock": b"ALLOWED-OK\n",
-                                  d / "forbidden" / "sock": (CANARY + "\n").encode()}))
-        jobs[i] = (prog, ("unixswap", "1.0", "/data/allowed", "/data/forbidden"),
+        servers.append(serve(d))
+        jobs[i] = (prog, (mode, "1.0", "/data/allowed", "/data/forbidden"),
                    {"opts": [*data_opts(d), "-t", "30"], "timeout": 90,
                     "policy": guard_policy(tmp, first=first)})
     try:
@@ -349,7 +366,22 @@ def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
     finally:
         for s in servers:
             s.close()
-    for r in runs.values():
+    return [runs[i] for i in range(6)], servers
+
+
+def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
+    """C18/C20 for AF_UNIX: connect to /tmp/sa/sock while another process swaps
+    /tmp/sa between the allowed and the forbidden directory, each holding a
+    listening socket.  A connect may wait for its peer, so the jail is not held
+    stopped; the supervisor checks at the syscall's exit which socket file the
+    peer is bound to (sock_diag) and kills the jail if it is not the decided
+    one, before the task can read a byte: the forbidden greeting is never read."""
+    first = ("  ALLOW { renameat2 }\n"
+             '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/forbidden" } }\n'
+             '  ALLOW { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/allowed" } }\n')
+    runs, _ = _swap_runs(tm_cc, tmp_path_factory, "unixswap", first, lambda d: _Greeters(
+        {d / "allowed" / "sock": b"ALLOWED-OK\n", d / "forbidden" / "sock": (CANARY + "\n").encode()}))
+    for r in runs:
         assert not r.achieved("toctou"), str(r)
         no_traceback(r)
         if r.rc == KILLED:
@@ -358,6 +390,36 @@ def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
             assert r.rc == 0, str(r)
             m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
             assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+
+
+def test_c18_symlink_swap_race_on_unix_datagrams(tm_cc, tmp_path_factory):
+    """C18/C20 for datagrams: sendto/sendmsg/sendmmsg to /tmp/sa/dsock while another
+    process swaps /tmp/sa between the allowed and the forbidden directory, each
+    holding a datagram socket.  A datagram leaves nothing to check afterwards,
+    so the send is decided again and run with the whole jail stopped: the
+    forbidden socket never receives a datagram, and the race is exercised (some
+    sends allowed, some refused)."""
+    first = ("  ALLOW { renameat2 }\n"
+             "  ERRNO(13) {\n"
+             '    sendto(fd, buf, len, flags, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/forbidden" },\n'
+             '    sendmsg(fd, msg, flags) { msgaddr(msg).path under "/data/forbidden" },\n'
+             '    sendmmsg(fd, v, n, flags) { msgaddr(v, n).path under "/data/forbidden" }\n'
+             "  }\n"
+             "  ALLOW {\n"
+             '    sendto(fd, buf, len, flags, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/allowed" },\n'
+             '    sendmsg(fd, msg, flags) { msgaddr(msg).path under "/data/allowed" },\n'
+             '    sendmmsg(fd, v, n, flags) { msgaddr(v, n).path under "/data/allowed" }\n'
+             "  }\n")
+    runs, sinks = _swap_runs(tm_cc, tmp_path_factory, "dgramswap", first, lambda d: _DgramSinks(
+        [d / "allowed" / "dsock", d / "forbidden" / "dsock"]))
+    for r, sink in zip(runs, sinks):
+        got = {k.rsplit("/", 2)[1]: n for k, n in sink.got.items()}
+        assert got["forbidden"] == 0, f"{got}\n{r}"
+        no_traceback(r)
+        assert r.rc == 0, str(r)
+        m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+        assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+        assert got["allowed"] > 0, f"{got}\n{r}"
 
 
 def test_unix_connection_cut_off(tmp_path):

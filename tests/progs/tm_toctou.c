@@ -18,7 +18,11 @@
  * connects to /tmp/sa/sock; ALLOWED/sock and FORBIDDEN/sock are listening
  * sockets that greet with a line; "ESCAPED" if the FORBIDDEN one (its greeting
  * holds the canary) is ever reached.
- * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|unixswap|fdswap SECONDS ALLOWED FORBIDDEN */
+ * Mode "dgramswap" (C18/C20 for datagrams): the same swapper while the main
+ * process sends datagrams to /tmp/sa/dsock, by sendto, sendmsg and sendmmsg in turn; the
+ * host side watches whether FORBIDDEN/dsock ever receives one.
+ * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|unixswap|dgramswap|fdswap
+ *        SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
 #include <sys/socket.h>
@@ -114,6 +118,23 @@ static int connect_try(void)
     return 1;
 }
 
+static int dgram_try(void)
+{
+    static int s = -1, turn;
+    if (s < 0) s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, "/tmp/sa/dsock");
+    char m[] = "PING";
+    struct iovec v = {m, 4};
+    struct msghdr h = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1};
+    struct mmsghdr mm = {.msg_hdr = h};
+    switch (turn++ % 3) {
+    case 0: return sendto(s, m, 4, 0, (struct sockaddr *)&a, sizeof a) == 4;
+    case 1: return sendmsg(s, &h, 0) == 4;
+    default: return sendmmsg(s, &mm, 1, 0) == 1;
+    }
+}
+
 /* rounds of a fresh swapper each: the early tries after a fork are the interesting ones */
 static int swap_rounds(double secs, int (*try)(void))
 {
@@ -189,6 +210,8 @@ int main(int argc, char **argv)
         return swap_rounds(secs, trunc_try);
     else if (!strcmp(mode, "unixswap"))
         return swap_rounds(secs, connect_try);
+    else if (!strcmp(mode, "dgramswap"))
+        return swap_rounds(secs, dgram_try);
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;

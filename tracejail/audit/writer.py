@@ -106,7 +106,9 @@ def _arg_key(name, i) -> str:
     if key is None:
         from tracejail.supervisor.decode import arg_names
         names = arg_names(name)
-        key = _esc(names[i] if isinstance(i, int) and 0 <= i < len(names) else "arg%s" % i)
+        j, _, sub = str(i).partition("[")               # "1[0]": sendmmsg's first mmsghdr
+        j = int(j) if j.isdigit() else -1
+        key = _esc((names[j] if 0 <= j < len(names) else "arg%s" % i) + ("[" + sub if sub else ""))
         if len(_ARG_KEY) < 10000:
             _ARG_KEY[(name, i)] = key
     return key

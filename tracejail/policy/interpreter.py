@@ -203,6 +203,12 @@ def msg_addrs(call, i: int, vlen_i: int | None) -> list:
         except Exception:
             raise ArgFault(errno.EFAULT, "cannot read msg_name") from None
         out.append(sub.sockaddr(0, 1))
+        if getattr(sub, "resolved", None):
+            # a socket file (AF_UNIX pathname): the supervisor must know the call
+            # resolved a path (it stops the jail for it) and the audit shows it
+            if call.resolved is None:
+                call.resolved = {}
+            call.resolved[i if vlen_i is None else f"{i}[{k}]"] = sub.resolved[0]
     return out
 
 

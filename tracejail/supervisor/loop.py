@@ -36,9 +36,10 @@ swapped under it (#12, #18), caught after the fact by the fd re-check (the
 jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
 writer may flip memory even while the jail is stopped.  An allowed AF_UNIX
 connect is checked at its exit on the file its peer is bound to (sock_diag;
-unixpeer.py); sendto/sendmsg paths are not re-checked (a datagram leaves no
-trace to check, and a send may wait for a peer, so the jail is not
-stopped for it).  Writers outside the jail (host processes, another jail
+unixpeer.py).  A datagram send to a socket file leaves nothing to check
+afterwards: it is decided again and run with the jail stopped, with
+MSG_DONTWAIT forced so that it cannot wait for a stopped receiver (a send
+that would block is made again once the jail ran).  Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
 cached root fd goes stale if the tracee chroots in a way not routed to the
@@ -117,7 +118,10 @@ WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_po
 CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 # what a stop must look at, per syscall number (Supervisor._kind)
-K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT = 1, 2, 4, 8, 16, 32, 64
+K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT, K_SEND = 1, 2, 4, 8, 16, 32, 64, 128
+# datagram sends that may name a socket file: the index of their flags argument
+SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
+MSG_DONTWAIT, O_NONBLOCK = 0x40, 0o4000
 MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -376,7 +380,7 @@ class Supervisor:
                 u.held = status
             else:
                 self._on_exit(wpid, status)
-        t.frozen = frozen
+        t.frozen = frozen if t.frozen is None else t.frozen + frozen
         if world:
             self._world = t
 
@@ -562,7 +566,7 @@ class Supervisor:
             | (K_CLONE if name in ("clone", "clone3") else 0)
             | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0)
             | (K_MEMO if name in ("open", "openat") else 0)
-            | (K_CONNECT if name == "connect" else 0))
+            | (K_CONNECT if name == "connect" else 0) | (K_SEND if name in SEND_FLAGS else 0))
         return k
 
     def _memo_decide(self, call: TraceeCall, name: str) -> Verdict:
@@ -649,6 +653,8 @@ class Supervisor:
             v = self._memo_decide(call, name)
         else:
             v = self._decide(call)
+            if kind & K_SEND and call.resolved is not None and v.action in ALLOWING:
+                call, v = self._send_decided_frozen(t, call, v)
         mode = None
         if v.action not in ALLOWING:
             if not self.permissive:
@@ -685,6 +691,8 @@ class Supervisor:
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
         hold = t.frozen is not None and not self._may_block(t, call, name)
+        if kind & K_SEND and self._world is t:
+            verify = self._send_dontwait(t, call, name)
         if verify or hold or self.audit_results:
             t.pending = (call, v, mode, verify)
             pt.syscall(tid)
@@ -764,7 +772,10 @@ class Supervisor:
         rval = None
         if info.op == pt.PTRACE_SYSCALL_INFO_EXIT:
             rval = info.nr - (1 << 64) if info.nr & (1 << 63) else info.nr
-        if verify and rval == 0 and call.name == "connect":
+        if verify.__class__ is tuple:
+            if self._send_restarted(t, call, verify, rval):
+                return
+        elif verify and rval == 0 and call.name == "connect":
             rval = self._connect_as_decided(t, call)
             if rval is None:
                 return                                    # the jail was killed
@@ -782,6 +793,45 @@ class Supervisor:
                     self._violate(t, call, again, note=f"opened {real} (decided on {call.resolved[i]})")
                     return
         self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
+
+    def _send_decided_frozen(self, t: Tracee, call: TraceeCall, v: Verdict):
+        """A datagram send to a socket file (AF_UNIX pathname) leaves nothing to
+        check afterwards, unlike a connect; so when its task is not alone, the
+        whole jail is stopped and the call decided again on what it reads now,
+        which is what the kernel will use (threats #12, #18, #20): (call, verdict)."""
+        if self._world is t or self._alone(t.tid):
+            return call, v
+        self._freeze(t, world=True)
+        call = TraceeCall(t.tid, t.resolver, call.nr, call.arch, call.name, call.args)
+        return call, self._decide(call)
+
+    @staticmethod
+    def _send_dontwait(t: Tracee, call: TraceeCall, name: str) -> tuple:
+        """A send held with the jail stopped must not wait for a stopped receiver:
+        it runs with MSG_DONTWAIT, and _send_restarted makes it again if it
+        would have blocked.  (flags index, original flags) for the exit stop."""
+        i = SEND_FLAGS[name]
+        pt.set_arg(t.tid, i, call.args[i] | MSG_DONTWAIT)
+        return i, call.args[i]
+
+    @staticmethod
+    def _send_restarted(t: Tracee, call: TraceeCall, flags: tuple, rval: int | None) -> bool:
+        """At the exit of a send run with MSG_DONTWAIT forced: put the flags
+        register back, and if the send would have blocked (EAGAIN for a call that
+        asked to block) rewind the task so it makes the call again once the jail
+        runs (the receiver may be a task that was stopped): True then."""
+        i, orig = flags
+        again = rval == -errno.EAGAIN and not orig & MSG_DONTWAIT
+        if again:
+            try:
+                with open(f"/proc/{t.tid}/fdinfo/{call.args[0] & 0xFFFFFFFF}", "rb") as f:
+                    again = not int(f.read().split(b"flags:", 1)[1].split()[0], 8) & O_NONBLOCK
+            except (OSError, IndexError, ValueError):
+                again = False
+        pt.set_arg(t.tid, i, orig, restart_nr=call.nr if again else None)
+        if again:
+            pt.cont(t.tid)
+        return again
 
     def _connect_as_decided(self, t: Tracee, call: TraceeCall) -> int | None:
         """An allowed AF_UNIX connect() of a task that is not alone, at its exit:

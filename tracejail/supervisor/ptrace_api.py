@@ -171,6 +171,25 @@ def set_return(pid: int, retval: int) -> None:
     _set_rax(pid, retval)
 
 
+_ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")      # x86_64 syscall arguments, in order
+
+
+def set_arg(pid: int, i: int, value: int, restart_nr: int | None = None) -> None:
+    """Set syscall argument ``i`` (at a seccomp stop: the value the syscall
+    runs with; at its exit stop: the value the tracee sees in the register
+    afterwards).  ``restart_nr`` (exit stop only): also rewind to the 2-byte
+    ``syscall`` instruction with rax = that number, so the tracee makes the
+    call again when resumed (as the kernel's own restarts do)."""
+    if _ptrace(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
+        raise _fail("PTRACE_GETREGS", pid)
+    setattr(regs, _ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
+    if restart_nr is not None:
+        regs.rip -= 2
+        regs.rax = restart_nr
+    if _ptrace(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
+        raise _fail("PTRACE_SETREGS", pid)
+
+
 def _set_rax(pid: int, retval: int, skip: bool = False) -> None:
     if _ptrace(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_GETREGS", pid)
