@@ -10,6 +10,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from test_supervisor_core import ListAudit, PrefixPolicy, lines, supervise, tree  # noqa: F401
 from tracejail.config import JailConfig
 
@@ -263,10 +265,12 @@ static void *acceptor(void *a)
     }
     return 0;
 }
-int main(void)
+int main(int argc, char **argv)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     strcpy(a.sun_path, "/tmp/self.sock");
+    if (argc > 1)                      /* an abstract name: "\0tmp/self.sock" */
+        a.sun_path[0] = 0;
     srv = socket(AF_UNIX, SOCK_STREAM, 0);
     if (bind(srv, (struct sockaddr *)&a, sizeof a) || listen(srv, 0)) { perror("listen"); return 1; }
     pthread_t t;
@@ -283,15 +287,16 @@ int main(void)
 """
 
 
-def test_unix_connect_waiting_for_a_sibling_thread_finishes(tj, cc):
-    """A pathname AF_UNIX connect is checked at its exit (on the peer's socket
-    file), so the caller's sibling threads are not held stopped while it runs:
-    here the connect waits for the sibling that accepts (a full backlog), and
-    holding that sibling would hang the jail until its time limit."""
+@pytest.mark.parametrize("abstract", [False, True], ids=["pathname", "abstract"])
+def test_unix_connect_waiting_for_a_sibling_thread_finishes(tj, cc, abstract):
+    """An AF_UNIX connect is checked at its exit (on the peer's socket file, or
+    its name), so the caller's sibling threads are not held stopped while it
+    runs: here the connect waits for the sibling that accepts (a full backlog),
+    and holding that sibling would hang the jail until its time limit."""
     prog = cc(SELF_SERVER, "-lpthread")
     r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
            "-R", f"{prog.parent}:/prog", "-T", "/tmp", "-t", "20", "--", f"/prog/{prog.name}",
-           timeout=60)
+           *(["abstract"] if abstract else []), timeout=60)
     assert r.returncode == 0 and r.stdout.split() == ["DONE"], r.stdout + r.stderr
 
 
@@ -370,3 +375,53 @@ def test_blocking_datagram_send_to_a_stopped_receiver_finishes(tj, cc, tmp_path)
              if rec["type"] == "syscall" and rec["name"] in ("sendto", "sendmsg")]
     assert sorted((rec["name"], json.dumps(rec["resolved"])) for rec in sends) == \
         [("sendmsg", '{"msg": "/tmp/dg.sock"}')] * 30 + [("sendto", '{"dest_addr": "/tmp/dg.sock"}')] * 30
+
+
+STREAM_PAIR = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static int sv[2];
+static void *reader(void *a)
+{
+    (void)a;
+    usleep(300000);                    /* the writer fills the socket buffer meanwhile */
+    static char b[65536];
+    long got = 0, n;
+    while ((n = read(sv[1], b, sizeof b)) > 0)
+        got += n;
+    printf("GOT %ld\n", got);
+    return 0;
+}
+int main(void)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) { perror("socketpair"); return 1; }
+    pthread_t t;
+    pthread_create(&t, 0, reader, 0);
+    static char m[65536];
+    struct iovec v = {m, sizeof m};
+    struct msghdr h = {.msg_iov = &v, .msg_iovlen = 1};
+    long short_sends = 0;
+    for (int i = 0; i < 64; i++)
+        short_sends += sendmsg(sv[0], &h, 0) != (long)sizeof m;
+    close(sv[0]);
+    pthread_join(t, 0);
+    printf("SHORT %ld\n", short_sends);
+    return 0;
+}
+"""
+
+
+def test_stream_sendmsg_to_a_sibling_thread_finishes(tj, cc):
+    """The default policy decides every sendmsg on its msghdr, read with the
+    caller's sibling threads stopped.  On a stream socket the kernel does not
+    use the address, so the send is not held with them stopped: here it waits
+    for the sibling that reads (a full socket buffer), which would otherwise
+    hang the jail until its time limit.  Every send is whole (no MSG_DONTWAIT)."""
+    prog = cc(STREAM_PAIR, "-lpthread")
+    r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
+           "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["GOT", str(64 * 65536), "SHORT", "0"], r.stdout + r.stderr

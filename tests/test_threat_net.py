@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from test_threat_support import no_traceback, prepend_policy, run_jail, tm_bindir, tm_cc  # noqa: F401
+from test_threat_support import KILLED, no_traceback, prepend_policy, run_jail, tm_bindir, tm_cc  # noqa: F401
 
 GOOD, BAD = 5001, 5002
 
@@ -88,3 +88,27 @@ def test_e33_default_policy_network_rule_holds_on_host_network(tj, tm_cc):
     finally:
         udp.close()
         tcp.close()
+
+
+@pytest.mark.parametrize("mode", ["inet", "abstract"])
+def test_e33_address_flipped_by_another_process(tj, tm_cc, net_policy, tmp_path, mode):
+    """#12 + #33: a forked process flips the address in a shared page between an
+    allowed and a forbidden one while the main process sends to it (UDP
+    sendto/sendmsg) and connects to it (TCP; abstract AF_UNIX).  A send or an
+    inet connect is decided again and run with the jail stopped; an AF_UNIX
+    connect is checked at its exit (its peer's name) and a mismatch kills the
+    jail.  The forbidden socket never gets a datagram or a connection, and the
+    race is exercised (some calls allowed, some refused)."""
+    pol = net_policy if mode == "inet" else prepend_policy(
+        tmp_path, '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path == "@tm-bad_" } }\n',
+        "abstract.policy")
+    r = run_jail(tj, tm_cc("tm_netflip.c"), mode, "1.5", str(GOOD), str(BAD),
+                 opts=["--iface_lo", "-t", "30"], policy=pol, timeout=60)
+    assert not r.achieved("toctou"), str(r)
+    no_traceback(r)
+    if mode == "abstract" and r.rc == KILLED:
+        assert "connected to a socket other than @tm-good" in r.err, str(r)
+        return
+    m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
+    assert r.rc == 0 and m, str(r)
+    assert int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised: {m.group(0)}\n{r}"

@@ -42,6 +42,10 @@ class TraceeCall:
         self.frozen = False                            # memory no longer the call's (after exec)
         self.before_read = None                        # hook run once before the first read
 
+    def read_memory(self) -> bool:
+        """Did a decision read the tracee's memory (what another task could change)?"""
+        return bool(self._cache)
+
     def _cached(self, key, fn, *a):
         """fn(*a) once per key; an ArgFault is cached too and re-raised."""
         v = self._cache.get(key, _MISS)

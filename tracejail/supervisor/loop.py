@@ -34,12 +34,18 @@ What remains weak when the task is not alone: a plain open can still have its
 argument flipped by another task's write to shared memory or a symlink
 swapped under it (#12, #18), caught after the fact by the fd re-check (the
 jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
-writer may flip memory even while the jail is stopped.  An allowed AF_UNIX
-connect is checked at its exit on the file its peer is bound to (sock_diag;
-unixpeer.py).  A datagram send to a socket file leaves nothing to check
-afterwards: it is decided again and run with the jail stopped, with
-MSG_DONTWAIT forced so that it cannot wait for a stopped receiver (a send
-that would block is made again once the jail ran).  Writers outside the jail (host processes, another jail
+writer may flip memory even while the jail is stopped.
+Network calls whose verdict read an address (#33 with #11, #12, #18, #20), of a
+task that is not alone (_net_unheld): an AF_UNIX connect runs free and is
+checked at its exit on its peer (the socket file it is bound to, by
+sock_diag, or its abstract name; unixpeer.py); a send on a TCP or AF_UNIX
+stream socket without MSG_FASTOPEN runs free (the kernel ignores its
+address; weak: a process sharing the fd table could put another socket
+under the fd number after the check); any other send or connect leaves
+nothing to check afterwards, so it is decided again and run with the whole
+jail stopped, sends with MSG_DONTWAIT forced so that they cannot wait for a
+stopped receiver (a send that would block is made again once the jail ran).
+Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
 cached root fd goes stale if the tracee chroots in a way not routed to the
@@ -50,6 +56,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 import stat
 import struct
 import threading
@@ -121,7 +128,7 @@ CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 
 K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT, K_SEND = 1, 2, 4, 8, 16, 32, 64, 128
 # datagram sends that may name a socket file: the index of their flags argument
 SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
-MSG_DONTWAIT, O_NONBLOCK = 0x40, 0o4000
+MSG_DONTWAIT, MSG_FASTOPEN, O_NONBLOCK = 0x40, 0x20000000, 0o4000
 MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -653,8 +660,12 @@ class Supervisor:
             v = self._memo_decide(call, name)
         else:
             v = self._decide(call)
-            if kind & K_SEND and call.resolved is not None and v.action in ALLOWING:
-                call, v = self._send_decided_frozen(t, call, v)
+        free = False          # a network call whose check comes at its exit, or is not needed
+        if kind & (K_SEND | K_CONNECT) and v.action in ALLOWING and call.read_memory() \
+                and not self._alone(tid):
+            free = self._net_unheld(t, call, name)
+            if not free:
+                call, v = self._net_decided_stopped(t, call)
         mode = None
         if v.action not in ALLOWING:
             if not self.permissive:
@@ -683,15 +694,15 @@ class Supervisor:
         # H3: re-check a path-decided open on the fd the kernel returns unless
         # the task is alone (kernel count: our own misses a just-forked child
         # whose first stop is still queued behind the opener's stops).
-        # ...and so is an AF_UNIX connect decided on a path (resolved), on the socket
-        # file its peer is bound to (supervisor/unixpeer.py)
-        verify = kind & (K_OPEN | K_CONNECT) and call.resolved is not None and not self._alone(tid)
+        # ...and an AF_UNIX connect on its peer (_connect_as_decided)
+        verify = (kind & K_OPEN and call.resolved is not None and not self._alone(tid)
+                  or kind & K_CONNECT and free)
         if kind & K_EXEC:
             t.exec_check = (call, v) if call.resolved is not None else None
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
-        hold = t.frozen is not None and not self._may_block(t, call, name)
-        if kind & K_SEND and self._world is t:
+        hold = t.frozen is not None and not free and not self._may_block(t, call, name)
+        if hold and kind & K_SEND and self._world is t:
             verify = self._send_dontwait(t, call, name)
         if verify or hold or self.audit_results:
             t.pending = (call, v, mode, verify)
@@ -724,12 +735,8 @@ class Supervisor:
 
     @staticmethod
     def _may_block(t: Tracee, call: TraceeCall, name) -> bool:
-        """An open of a FIFO waits for the other end, and a pathname AF_UNIX
-        connect for an accept when the backlog is full: either may wait for a
-        frozen sibling, so such a call is not held frozen (the fd re-check,
-        the connect's peer check at its exit protect it)."""
-        if name == "connect":
-            return bool(call.resolved)
+        """An open of a FIFO waits for the other end, maybe a frozen sibling, so
+        it is not held frozen (the fd re-check protects it)."""
         if name not in OPEN_CALLS or not call.resolved:
             return False
         p = call.resolved.get(OPEN_CALLS[name])
@@ -794,13 +801,37 @@ class Supervisor:
                     return
         self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
 
-    def _send_decided_frozen(self, t: Tracee, call: TraceeCall, v: Verdict):
-        """A datagram send to a socket file (AF_UNIX pathname) leaves nothing to
-        check afterwards, unlike a connect; so when its task is not alone, the
-        whole jail is stopped and the call decided again on what it reads now,
-        which is what the kernel will use (threats #12, #18, #20): (call, verdict)."""
-        if self._world is t or self._alone(t.tid):
-            return call, v
+    def _net_unheld(self, t: Tracee, call: TraceeCall, name: str) -> bool:
+        """Network calls of a task that is not alone, whose verdict read an
+        address another task could change before the kernel reads it (threats
+        #11, #12, #18, #20, #33).  True for the ones run without stopping
+        anyone: an AF_UNIX connect (it may wait for an accept by a stopped
+        task; its peer is checked at its exit instead), and a send on a TCP or
+        AF_UNIX stream socket without MSG_FASTOPEN (the kernel does not use
+        its address).  The others are decided again with the jail stopped."""
+        if name == "connect":
+            try:
+                sa = call.sockaddr(1, 2)
+            except ArgFault:
+                return False
+            return sa.family == "AF_UNIX" and bool(sa.address)
+        if call.args[SEND_FLAGS[name]] & MSG_FASTOPEN:
+            return False
+        from tracejail.supervisor import unixpeer
+        try:
+            s = unixpeer.dup(t.tgid, call.args[0] & 0xFFFFFFFF)
+        except OSError:
+            return False                                  # not a socket: the call fails
+        try:
+            return s.type == socket.SOCK_STREAM and (s.family == socket.AF_UNIX
+                                                     or s.proto == socket.IPPROTO_TCP)
+        finally:
+            s.close()
+
+    def _net_decided_stopped(self, t: Tracee, call: TraceeCall):
+        """Stop the whole jail and decide the call again on what it reads now,
+        which is what the kernel will use: (call, verdict).  It runs before the
+        jail does (a datagram or a connection leaves nothing to check after)."""
         self._freeze(t, world=True)
         call = TraceeCall(t.tid, t.resolver, call.nr, call.arch, call.name, call.args)
         return call, self._decide(call)
@@ -835,16 +866,21 @@ class Supervisor:
 
     def _connect_as_decided(self, t: Tracee, call: TraceeCall) -> int | None:
         """An allowed AF_UNIX connect() of a task that is not alone, at its exit:
-        is its peer bound to the file the decision resolved?  Another task may
-        have swapped a symlink on the path meanwhile (threats #18, #20); a
-        connect may wait for its peer, so the jail was not held stopped.
+        is its peer bound to the file the decision resolved (or, for an abstract
+        address, to the name decided on)?  Another task may have swapped a
+        symlink on the path or changed the address meanwhile (threats #11, #12,
+        #18, #20); a connect may wait for its peer, so the jail was not held stopped.
         Verified: 0.  Another file: the jail is killed (None).  The kernel cannot
         say: the connection is cut off and the connect fails, ECONNREFUSED."""
         from tracejail.supervisor import unixpeer
-        decided, fd = call.resolved.get(1), call.args[0] & 0xFFFFFFFF
+        decided, fd = call.sockaddr(1, 2).address, call.args[0] & 0xFFFFFFFF
         try:
-            want = unixpeer.file_id(f"/proc/{t.tid}/root{decided}")
-            got = unixpeer.peer_file(t.tid, fd)
+            if decided[0] == "@":                         # abstract: its name is all there is
+                want = b"\0" + os.fsencode(decided[1:])
+                got = unixpeer.peer_name(t.tgid, fd)
+            else:
+                want = unixpeer.file_id(f"/proc/{t.tid}/root{decided}")
+                got = unixpeer.peer_file(t.tid, fd)
         except (OSError, unixpeer.PeerUnknown):
             got = want = None
         if got is not None and got == want or self.permissive:

@@ -154,7 +154,7 @@ def peer_file(tid: int, fd: int) -> tuple[int, int, int] | None:
                     return _vfs(attrs)
     # gone already (accepted and closed at once): its address outlives it, and
     # every socket bound under that name must be bound to one and the same file
-    name = _peer_name(_tgid_of(tid), fd)
+    name = peer_name(_tgid_of(tid), fd)
     files = {_vfs(attrs) for s in spaces
              for _ino, attrs in list(_request(s, 0, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS, dump=True))
              if attrs.get(UNIX_DIAG_NAME, b"").split(b"\0", 1)[0] == name}
@@ -171,7 +171,7 @@ def _tgid_of(tid: int) -> int:
     raise PeerUnknown(f"task {tid} gone")
 
 
-def _dup(tgid: int, fd: int) -> socket.socket:
+def dup(tgid: int, fd: int) -> socket.socket:
     """The task's socket fd, duplicated into this process (pidfd_getfd)."""
     pidfd = os.pidfd_open(tgid)
     try:
@@ -180,9 +180,9 @@ def _dup(tgid: int, fd: int) -> socket.socket:
         os.close(pidfd)
 
 
-def _peer_name(tgid: int, fd: int) -> bytes:
+def peer_name(tgid: int, fd: int) -> bytes:
     """The address the peer was bound to (getpeername), as bytes."""
-    s = _dup(tgid, fd)
+    s = dup(tgid, fd)
     try:
         name = s.getpeername()
     finally:
@@ -201,7 +201,7 @@ def cut_off(tgid: int, fd: int) -> None:
     shut its socket down both ways (the peer can send nothing more) and throw
     away what the peer already sent, through a duplicate of the task's fd
     (pidfd_getfd).  The caller then fails the connect()."""
-    s = _dup(tgid, fd)
+    s = dup(tgid, fd)
     try:
         s.shutdown(socket.SHUT_RDWR)
         while True:

@@ -1,0 +1,110 @@
+/* Threats #12 + #33 (and #20 for abstract AF_UNIX): a forked process sharing a
+ * MAP_SHARED page keeps flipping the destination address the main process
+ * passes to sendto / sendmsg / connect between an allowed and a forbidden one.
+ * The main process listens on both itself; "ESCAPED" if the forbidden socket
+ * ever receives a datagram or a connection.
+ * Usage: tm_netflip inet|abstract SECONDS GOODPORT BADPORT
+ *   inet: 127.0.0.1:GOODPORT vs :BADPORT (UDP sendto, sendmsg; TCP connect in turn)
+ *   abstract: connect to @tm-good vs @tm-bad (the ports are ignored) */
+#include "tm_common.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+
+static int bound(int type, struct sockaddr *a, socklen_t n)
+{
+    int s = socket(a->sa_family, type | SOCK_NONBLOCK, 0);
+    if (s < 0 || bind(s, a, n) || (type == SOCK_STREAM && listen(s, 64))) {
+        say("SETUP bind errno=%d\n", errno);
+        exit(3);
+    }
+    return s;
+}
+
+/* did the forbidden sockets get anything?  (and drain the allowed ones) */
+static int reached(int *bad, int nbad, int *good, int ngood)
+{
+    char b[8];
+    for (int i = 0; i < ngood; i++) {
+        int c;
+        while (recv(good[i], b, sizeof b, 0) > 0) {}
+        while ((c = accept(good[i], 0, 0)) >= 0) close(c);
+    }
+    for (int i = 0; i < nbad; i++) {
+        int c = accept(bad[i], 0, 0);
+        if (c >= 0 || recv(bad[i], b, sizeof b, 0) >= 0) return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) { say("usage: tm_netflip inet|abstract SECONDS GOODPORT BADPORT\n"); return 2; }
+    int abstract = !strcmp(argv[1], "abstract");
+    double end = now() + atof(argv[2]);
+    union { struct sockaddr_in in; struct sockaddr_un un; } good, bad, *shared;
+    memset(&good, 0, sizeof good);
+    memset(&bad, 0, sizeof bad);
+    socklen_t n;
+    int goods[2], bads[2];
+    if (abstract) {
+        good.un.sun_family = bad.un.sun_family = AF_UNIX;
+        memcpy(good.un.sun_path, "\0tm-good", 8);
+        memcpy(bad.un.sun_path, "\0tm-bad_", 8);
+        n = offsetof(struct sockaddr_un, sun_path) + 8;
+        goods[0] = bound(SOCK_STREAM, (void *)&good, n);
+        bads[0] = bound(SOCK_STREAM, (void *)&bad, n);
+    } else {
+        good.in.sin_family = bad.in.sin_family = AF_INET;
+        good.in.sin_addr.s_addr = bad.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        good.in.sin_port = htons(atoi(argv[3]));
+        bad.in.sin_port = htons(atoi(argv[4]));
+        n = sizeof good.in;
+        goods[0] = bound(SOCK_DGRAM, (void *)&good, n);
+        goods[1] = bound(SOCK_STREAM, (void *)&good, n);
+        bads[0] = bound(SOCK_DGRAM, (void *)&bad, n);
+        bads[1] = bound(SOCK_STREAM, (void *)&bad, n);
+    }
+    shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *stop = (volatile int *)((char *)shared + 2048);
+    *shared = good;
+    pid_t c = fork();
+    if (c == 0) {
+        while (!*stop) {
+            memcpy((void *)shared, &bad, sizeof bad);
+            memcpy((void *)shared, &good, sizeof good);
+        }
+        _exit(0);
+    }
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    long iters = 0, ok = 0, denied = 0;
+    char m[] = "x";
+    struct iovec v = {m, 1};
+    struct msghdr h = {.msg_name = shared, .msg_namelen = n, .msg_iov = &v, .msg_iovlen = 1};
+    while (now() < end) {
+        int r, k = iters++ % 3;
+        if (abstract || k == 2) {
+            int s = socket(abstract ? AF_UNIX : AF_INET, SOCK_STREAM, 0);
+            r = connect(s, (void *)shared, n) == 0;
+            close(s);
+        } else if (k == 0)
+            r = sendto(u, m, 1, 0, (void *)shared, n) == 1;
+        else
+            r = sendmsg(u, &h, 0) == 1;
+        if (r) ok++; else denied++;
+        if (reached(bads, abstract ? 1 : 2, goods, abstract ? 1 : 2)) {
+            say("ESCAPED toctou after %ld tries: the forbidden address was reached\n", iters);
+            break;
+        }
+    }
+    *stop = 1;
+    waitpid(c, NULL, 0);
+    say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+    say("DONE\n");
+    return 0;
+}
