@@ -378,28 +378,26 @@ def test_blocking_datagram_send_to_a_stopped_receiver_finishes(tj, cc, tmp_path)
 
 
 STREAM_PAIR = r"""
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
-static int sv[2];
-static void *reader(void *a)
-{
-    (void)a;
-    usleep(300000);                    /* the writer fills the socket buffer meanwhile */
-    static char b[65536];
-    long got = 0, n;
-    while ((n = read(sv[1], b, sizeof b)) > 0)
-        got += n;
-    printf("GOT %ld\n", got);
-    return 0;
-}
 int main(void)
 {
+    int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) { perror("socketpair"); return 1; }
-    pthread_t t;
-    pthread_create(&t, 0, reader, 0);
+    if (fork() == 0) {
+        close(sv[0]);
+        usleep(300000);                /* the writer fills the socket buffer meanwhile */
+        static char b[65536];
+        long got = 0, n;
+        while ((n = read(sv[1], b, sizeof b)) > 0)
+            got += n;
+        printf("GOT %ld\n", got);
+        return 0;
+    }
+    close(sv[1]);
     static char m[65536];
     struct iovec v = {m, sizeof m};
     struct msghdr h = {.msg_iov = &v, .msg_iovlen = 1};
@@ -407,20 +405,21 @@ int main(void)
     for (int i = 0; i < 64; i++)
         short_sends += sendmsg(sv[0], &h, 0) != (long)sizeof m;
     close(sv[0]);
-    pthread_join(t, 0);
+    wait(0);
     printf("SHORT %ld\n", short_sends);
     return 0;
 }
 """
 
 
-def test_stream_sendmsg_to_a_sibling_thread_finishes(tj, cc):
-    """The default policy decides every sendmsg on its msghdr, read with the
-    caller's sibling threads stopped.  On a stream socket the kernel does not
-    use the address, so the send is not held with them stopped: here it waits
-    for the sibling that reads (a full socket buffer), which would otherwise
-    hang the jail until its time limit.  Every send is whole (no MSG_DONTWAIT)."""
-    prog = cc(STREAM_PAIR, "-lpthread")
+def test_stream_sendmsg_to_a_sibling_process_finishes(tj, cc):
+    """The default policy decides every sendmsg on its msghdr; a task that is
+    not alone has such a send run with the whole jail stopped, unless the
+    socket is a stream socket, whose address the kernel does not use, and
+    the fd table is the task's own.  Here the send waits for the other process
+    to read (a full socket buffer): holding it would hang the jail until its
+    time limit.  Every send is whole (no MSG_DONTWAIT on a stream)."""
+    prog = cc(STREAM_PAIR)
     r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
            "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -90,16 +90,19 @@ def test_e33_default_policy_network_rule_holds_on_host_network(tj, tm_cc):
         tcp.close()
 
 
-@pytest.mark.parametrize("mode", ["inet", "abstract"])
+@pytest.mark.parametrize("mode", ["inet", "abstract", "fdthread", "fdproc"])
 def test_e33_address_flipped_by_another_process(tj, tm_cc, net_policy, tmp_path, mode):
     """#12 + #33: a forked process flips the address in a shared page between an
     allowed and a forbidden one while the main process sends to it (UDP
     sendto/sendmsg) and connects to it (TCP; abstract AF_UNIX).  A send or an
     inet connect is decided again and run with the jail stopped; an AF_UNIX
     connect is checked at its exit (its peer's name) and a mismatch kills the
-    jail.  The forbidden socket never gets a datagram or a connection, and the
-    race is exercised (some calls allowed, some refused)."""
-    pol = net_policy if mode == "inet" else prepend_policy(
+    jail.  fdthread/fdproc: another task sharing the fd table also switches
+    the fd between a TCP socket (whose sends ignore the address, so they
+    would run free) and a UDP socket.  The forbidden socket never gets a
+    datagram or a connection, and the race is exercised (some calls allowed,
+    some refused)."""
+    pol = net_policy if mode != "abstract" else prepend_policy(
         tmp_path, '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path == "@tm-bad_" } }\n',
         "abstract.policy")
     r = run_jail(tj, tm_cc("tm_netflip.c"), mode, "1.5", str(GOOD), str(BAD),

@@ -3,15 +3,21 @@
  * passes to sendto / sendmsg / connect between an allowed and a forbidden one.
  * The main process listens on both itself; "ESCAPED" if the forbidden socket
  * ever receives a datagram or a connection.
- * Usage: tm_netflip inet|abstract SECONDS GOODPORT BADPORT
+ * Usage: tm_netflip inet|abstract|fdthread|fdproc SECONDS GOODPORT BADPORT
  *   inet: 127.0.0.1:GOODPORT vs :BADPORT (UDP sendto, sendmsg; TCP connect in turn)
- *   abstract: connect to @tm-good vs @tm-bad (the ports are ignored) */
+ *   abstract: connect to @tm-good vs @tm-bad (the ports are ignored)
+ *   fdthread, fdproc: sendmsg on fd 20, which a thread (or a CLONE_VM|CLONE_FILES
+ *     process) keeps switching between a TCP socket connected to GOODPORT (whose
+ *     sends ignore the address) and a UDP socket, while it also switches
+ *     msg_name between none and 127.0.0.1:BADPORT */
 #include "tm_common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
@@ -42,11 +48,81 @@ static int reached(int *bad, int nbad, int *good, int ngood)
     return 0;
 }
 
+static struct msghdr *fh;
+static struct sockaddr_in *fbad;
+static int ftcp, fudp;
+static volatile int *fstop;
+
+static int fdflipper(void *arg)
+{
+    (void)arg;
+    volatile struct msghdr *h = fh;    /* every store happens, in this order */
+    while (!*fstop) {                  /* (TCP, no name) and (UDP, BADPORT), a while each */
+        dup2(fudp, 20);
+        h->msg_name = fbad;
+        h->msg_namelen = sizeof *fbad;
+        for (volatile int i = 0; i < 2000; i++) {}
+        h->msg_name = NULL;
+        h->msg_namelen = 0;
+        dup2(ftcp, 20);
+        for (volatile int i = 0; i < 2000; i++) {}
+    }
+    return 0;
+}
+
+static void *fdflipper_thread(void *arg) { fdflipper(arg); return NULL; }
+
+static int fdswap(int proc, double end, int goodport, int badport)
+{
+    struct sockaddr_in good = {.sin_family = AF_INET, .sin_port = htons(goodport)};
+    good.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    fh = (struct msghdr *)page;
+    fbad = (struct sockaddr_in *)(page + 512);
+    fstop = (volatile int *)(page + 1024);
+    *fbad = good;
+    fbad->sin_port = htons(badport);
+    int lis = bound(SOCK_STREAM, (void *)&good, sizeof good), bad = bound(SOCK_DGRAM, (void *)fbad, sizeof *fbad);
+    ftcp = socket(AF_INET, SOCK_STREAM, 0);
+    fudp = socket(AF_INET, SOCK_DGRAM, 0);
+    if (connect(ftcp, (void *)&good, sizeof good)) { say("SETUP connect errno=%d\n", errno); return 3; }
+    int conn = -1;
+    while (conn < 0) conn = accept(lis, 0, 0);
+    fcntl(conn, F_SETFL, O_NONBLOCK);
+    dup2(ftcp, 20);
+    static char m[] = "x", stack[65536];
+    static struct iovec v = {m, 1};
+    fh->msg_iov = &v;
+    fh->msg_iovlen = 1;
+    pthread_t t;
+    pid_t c = -1;
+    if (proc) c = clone(fdflipper, stack + sizeof stack, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+    else pthread_create(&t, NULL, fdflipper_thread, NULL);
+    long iters = 0, ok = 0, denied = 0;
+    char b[4096];
+    while (now() < end) {
+        iters++;
+        if (sendmsg(20, fh, 0) == 1) ok++; else denied++;
+        while (read(conn, b, sizeof b) > 0) {}
+        if (recv(bad, b, sizeof b, MSG_DONTWAIT) >= 0) {
+            say("ESCAPED toctou after %ld tries: the forbidden address was reached\n", iters);
+            break;
+        }
+    }
+    *fstop = 1;
+    if (proc) waitpid(c, NULL, __WALL); else pthread_join(t, NULL);
+    say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+    say("DONE\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) { say("usage: tm_netflip inet|abstract SECONDS GOODPORT BADPORT\n"); return 2; }
     int abstract = !strcmp(argv[1], "abstract");
     double end = now() + atof(argv[2]);
+    if (!strncmp(argv[1], "fd", 2))
+        return fdswap(!strcmp(argv[1], "fdproc"), end, atoi(argv[3]), atoi(argv[4]));
     union { struct sockaddr_in in; struct sockaddr_un un; } good, bad, *shared;
     memset(&good, 0, sizeof good);
     memset(&bad, 0, sizeof bad);

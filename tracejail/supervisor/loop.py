@@ -40,8 +40,8 @@ task that is not alone (_net_unheld): an AF_UNIX connect runs free and is
 checked at its exit on its peer (the socket file it is bound to, by
 sock_diag, or its abstract name; unixpeer.py); a send on a TCP or AF_UNIX
 stream socket without MSG_FASTOPEN runs free (the kernel ignores its
-address; weak: a process sharing the fd table could put another socket
-under the fd number after the check); any other send or connect leaves
+address) unless its fd table is shared (threads, CLONE_FILES: another task
+could put another socket under the fd number after the check); any other send or connect leaves
 nothing to check afterwards, so it is decided again and run with the whole
 jail stopped, sends with MSG_DONTWAIT forced so that they cannot wait for a
 stopped receiver (a send that would block is made again once the jail ran).
@@ -113,6 +113,15 @@ def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
     return 0, 0
 
 
+def _same_fds(tid: int, other: int) -> bool:
+    """Do two tasks share one fd table (kcmp KCMP_FILES)?  True when unsure."""
+    from tracejail.jail import libc
+    try:
+        return libc.raw_syscall(NR_KCMP, tid, other, KCMP_FILES, 0, 0, what="kcmp") == 0
+    except OSError as e:
+        return e.errno != errno.ESRCH
+
+
 # Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
 # reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
 # them routed here whenever the policy may allow them: once one is allowed,
@@ -129,6 +138,7 @@ K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT, K_SEND = 1, 2, 4
 # datagram sends that may name a socket file: the index of their flags argument
 SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 MSG_DONTWAIT, MSG_FASTOPEN, O_NONBLOCK = 0x40, 0x20000000, 0o4000
+NR_KCMP, KCMP_FILES = 312, 2
 MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -188,6 +198,7 @@ class Supervisor:
         self._kinds: dict[int, int] = {}    # nr -> K_* bits
         self._deciders: dict = {}           # nr -> the policy's decision function (x86_64)
         self._memo: dict = {}               # see _memo_decide
+        self._shared_fds: set[int] = set()  # processes whose fd table another task uses too
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -321,6 +332,8 @@ class Supervisor:
 
     def _forget(self, tid: int) -> Tracee | None:
         t = self.tracees.pop(tid, None)
+        if t is None or tid != t.tgid:
+            self._shared_fds.discard(tid)                 # a thread's mark from its clone event
         if t is not None:
             t.resolver.close()
             g = self.groups.get(t.tgid)
@@ -328,6 +341,7 @@ class Supervisor:
                 g.discard(tid)
                 if not g:
                     del self.groups[t.tgid]
+                    self._shared_fds.discard(t.tgid)
         if self.inject is not None:
             self.inject.forget(tid)
         return t
@@ -493,6 +507,8 @@ class Supervisor:
                 return
             self._audit("process", "spawn", child, parent=tid,
                         thread=event == pt.PTRACE_EVENT_CLONE)
+            if _same_fds(tid, child):                     # a thread, or clone(CLONE_FILES)
+                self._shared_fds.update((t.tgid, child))
             self._resume(t)
         elif event == pt.PTRACE_EVENT_EXEC:
             self._exec_event(t)
@@ -520,6 +536,7 @@ class Supervisor:
         g = self.groups.get(t.tgid)
         t.resolver.close()
         t.refresh()
+        self._shared_fds.discard(t.tgid)                  # execve unshares the fd table
         if g is not None:
             g.add(tid)
         check, t.exec_check = t.exec_check, None
@@ -808,15 +825,15 @@ class Supervisor:
         anyone: an AF_UNIX connect (it may wait for an accept by a stopped
         task; its peer is checked at its exit instead), and a send on a TCP or
         AF_UNIX stream socket without MSG_FASTOPEN (the kernel does not use
-        its address).  The others are decided again with the jail stopped."""
+        its address) from a process whose fd table is its own.  The others are decided again with the jail stopped."""
         if name == "connect":
             try:
                 sa = call.sockaddr(1, 2)
             except ArgFault:
                 return False
             return sa.family == "AF_UNIX" and bool(sa.address)
-        if call.args[SEND_FLAGS[name]] & MSG_FASTOPEN:
-            return False
+        if call.args[SEND_FLAGS[name]] & MSG_FASTOPEN or t.tgid in self._shared_fds:
+            return False          # another task could put another socket under the fd number
         from tracejail.supervisor import unixpeer
         try:
             s = unixpeer.dup(t.tgid, call.args[0] & 0xFFFFFFFF)
