@@ -36,14 +36,14 @@ swapped under it (#12, #18), caught after the fact by the fd re-check (the
 jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
 writer may flip memory even while the jail is stopped.
 Network calls whose verdict read an address (#33 with #11, #12, #18, #20), of a
-task that is not alone (_net_unheld): an AF_UNIX connect runs free and is
+task that is not alone: an AF_UNIX connect runs free and is
 checked at its exit on its peer (the socket file it is bound to, by
 sock_diag, or its abstract name; unixpeer.py); a send on a TCP or AF_UNIX
 stream socket without MSG_FASTOPEN runs free (the kernel ignores its
 address) unless its fd table is shared (threads, CLONE_FILES: another task
-could put another socket under the fd number after the check); any other send or connect leaves
-nothing to check afterwards, so it is decided again and run with the whole
-jail stopped, sends with MSG_DONTWAIT forced so that they cannot wait for a
+could put another socket under the fd number after the check); any other send
+or connect leaves nothing to check afterwards, so it is decided and run with
+the whole jail stopped (a connect is decided again once it is), sends with MSG_DONTWAIT forced so that they cannot wait for a
 stopped receiver (a send that would block is made again once the jail ran).
 Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
@@ -653,8 +653,8 @@ class Supervisor:
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         if self._solo != tid:                             # a lone task has no one to freeze
-            if kind & (K_WORLD | K_OPEN) and (kind & K_WORLD or changes_on_open(name, args)) \
-                    and not self._alone(tid):
+            if (kind & K_WORLD or kind & K_OPEN and changes_on_open(name, args)
+                    or kind & K_SEND and not self._free_send(t, name, args)) and not self._alone(tid):
                 call.before_read = lambda: self._freeze(t, world=True)
             elif not kind & K_EXEC:
                 g = self.groups.get(t.tgid)
@@ -677,12 +677,12 @@ class Supervisor:
             v = self._memo_decide(call, name)
         else:
             v = self._decide(call)
-        free = False          # a network call whose check comes at its exit, or is not needed
-        if kind & (K_SEND | K_CONNECT) and v.action in ALLOWING and call.read_memory() \
+        free = False          # an AF_UNIX connect, checked at its exit instead
+        if kind & K_CONNECT and v.action in ALLOWING and call.read_memory() \
                 and not self._alone(tid):
-            free = self._net_unheld(t, call, name)
+            free = self._unix_connect(call)
             if not free:
-                call, v = self._net_decided_stopped(t, call)
+                call, v = self._connect_decided_stopped(t, call)
         mode = None
         if v.action not in ALLOWING:
             if not self.permissive:
@@ -818,25 +818,19 @@ class Supervisor:
                     return
         self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
 
-    def _net_unheld(self, t: Tracee, call: TraceeCall, name: str) -> bool:
-        """Network calls of a task that is not alone, whose verdict read an
-        address another task could change before the kernel reads it (threats
-        #11, #12, #18, #20, #33).  True for the ones run without stopping
-        anyone: an AF_UNIX connect (it may wait for an accept by a stopped
-        task; its peer is checked at its exit instead), and a send on a TCP or
-        AF_UNIX stream socket without MSG_FASTOPEN (the kernel does not use
-        its address) from a process whose fd table is its own.  The others are decided again with the jail stopped."""
-        if name == "connect":
-            try:
-                sa = call.sockaddr(1, 2)
-            except ArgFault:
-                return False
-            return sa.family == "AF_UNIX" and bool(sa.address)
-        if call.args[SEND_FLAGS[name]] & MSG_FASTOPEN or t.tgid in self._shared_fds:
-            return False          # another task could put another socket under the fd number
+    def _free_send(self, t: Tracee, name: str, args: tuple) -> bool:
+        """Sends of a task that is not alone may be decided on an address that
+        another task could change before the kernel reads it (threats #11,
+        #12, #18, #20, #33); such a send is decided and run with the whole jail
+        stopped.  Not needed (True) on a TCP or AF_UNIX stream socket without
+        MSG_FASTOPEN, whose address the kernel does not use, in a process whose
+        fd table is its own (else another task could put another socket under
+        that fd number after this check)."""
+        if args[SEND_FLAGS[name]] & MSG_FASTOPEN or t.tgid in self._shared_fds:
+            return False
         from tracejail.supervisor import unixpeer
         try:
-            s = unixpeer.dup(t.tgid, call.args[0] & 0xFFFFFFFF)
+            s = unixpeer.dup(t.tgid, args[0] & 0xFFFFFFFF)
         except OSError:
             return False                                  # not a socket: the call fails
         try:
@@ -845,10 +839,22 @@ class Supervisor:
         finally:
             s.close()
 
-    def _net_decided_stopped(self, t: Tracee, call: TraceeCall):
-        """Stop the whole jail and decide the call again on what it reads now,
-        which is what the kernel will use: (call, verdict).  It runs before the
-        jail does (a datagram or a connection leaves nothing to check after)."""
+    @staticmethod
+    def _unix_connect(call: TraceeCall) -> bool:
+        """A connect to an AF_UNIX name may wait for an accept by a task the
+        jail's stopping would hold: it runs free, and its peer is checked at
+        its exit (_connect_as_decided)."""
+        try:
+            sa = call.sockaddr(1, 2)
+        except ArgFault:
+            return False
+        return sa.family == "AF_UNIX" and bool(sa.address)
+
+    def _connect_decided_stopped(self, t: Tracee, call: TraceeCall):
+        """Any other connect of a task that is not alone, decided on an address
+        another task could change before the kernel reads it: stop the whole
+        jail and decide again on what it reads now, which is what the kernel
+        will use (a connection leaves nothing to check after): (call, verdict)."""
         self._freeze(t, world=True)
         call = TraceeCall(t.tid, t.resolver, call.nr, call.arch, call.name, call.args)
         return call, self._decide(call)
