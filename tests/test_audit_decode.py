@@ -33,6 +33,12 @@ class Lit:
     def sockaddr(self, i, len_i):
         return self._get(f"a{i}")
 
+    def bytes_at(self, i, n):
+        return self._get(f"b{i}")[:n]
+
+    def msg_sockaddrs(self, i, vlen_i):
+        return self._get(f"m{i}")
+
     def path(self, i):
         raise AssertionError("decode must not resolve paths (the supervisor already did)")
 
@@ -87,6 +93,36 @@ def test_sockaddrs():
     d = decode("connect", (3, 0x10, 3, 0, 0, 0), Lit(a1=ArgFault(errno.EINVAL)))
     assert d["addr"] == {"fault": "EINVAL"}
     assert addr_arg("connect") == "addr" and addr_arg("sendto") == "dest_addr"
+
+
+def _msghdr(name, namelen, iovlen, controllen=0, flags=0, msg_len=None) -> bytes:
+    import struct
+    raw = struct.pack("<QI4xQQQQi4x", name, namelen, 0x2000, iovlen, 0x3000 if controllen else 0,
+                      controllen, flags)
+    return raw if msg_len is None else raw + struct.pack("<I4x", msg_len)      # struct mmsghdr
+
+
+def test_msghdrs_like_strace():
+    """sendmsg/sendmmsg: the destination the policy saw (msg_sockaddrs), its
+    length, the iovec and control lengths, the flags; sendmmsg shows the
+    first MMSG_SHOWN entries and counts the rest."""
+    from tracejail.supervisor.decode import MMSG_SHOWN
+    a = SockAddr("AF_INET", "10.0.0.1", 53)
+    d = decode("sendmsg", (3, 0x10, 0x40, 0, 0, 0), Lit(b1=_msghdr(0x1000, 16, 2, 24), m1=[a]))
+    assert d == {"sockfd": 3, "msg": {"name": {"family": "AF_INET", "address": "10.0.0.1", "port": 53},
+                                      "namelen": 16, "iovlen": 2, "controllen": 24, "flags": 0},
+                 "flags": "0x40"}
+    assert format_call("sendmsg", d) == \
+        'sendmsg(3, {name={AF_INET, "10.0.0.1", port=53}, namelen=16, iovlen=2, controllen=24, flags=0}, 0x40)'
+    n = MMSG_SHOWN + 4
+    vec = _msghdr(0, 0, 1, msg_len=0) + _msghdr(0x1000, 16, 1, msg_len=0) * (n - 1)
+    d = decode("sendmmsg", (3, 0x10, n, 0, 0, 0),
+               Lit(b1=vec, m1=[SockAddr("AF_UNSPEC")] + [a] * (n - 1)))
+    assert len(d["msgvec"]) == MMSG_SHOWN + 1 and d["msgvec"][-1] == "...(4 more)"
+    assert d["msgvec"][0]["name"] is None and d["msgvec"][1]["name"]["address"] == "10.0.0.1"
+    d = decode("sendmsg", (3, 0x10, 0, 0, 0, 0), Lit(m1=ArgFault(errno.EFAULT)))
+    assert d["msg"] == {"fault": "EFAULT"}
+    assert decode("sendmsg", (3, 0, 0, 0, 0, 0), Lit())["msg"] is None
 
 
 def test_flag_and_enum_tables():

@@ -373,6 +373,8 @@ def test_blocking_datagram_send_to_a_stopped_receiver_finishes(tj, cc, tmp_path)
     assert sorted(r.stdout.splitlines()) == ["GOT 60", "SENT 60 CLOBBERED 0"], r.stdout + r.stderr
     sends = [rec for rec in map(json.loads, log.read_text().splitlines())
              if rec["type"] == "syscall" and rec["name"] in ("sendto", "sendmsg")]
+    assert all(rec["decoded"]["msg"]["name"] == {"family": "AF_UNIX", "address": "/tmp/dg.sock"}
+               for rec in sends if rec["name"] == "sendmsg"), sends
     assert sorted((rec["name"], json.dumps(rec["resolved"])) for rec in sends) == \
         [("sendmsg", '{"msg": "/tmp/dg.sock"}')] * 30 + [("sendto", '{"dest_addr": "/tmp/dg.sock"}')] * 30
 

@@ -175,14 +175,20 @@ MSGHDR_SIZE, MMSGHDR_SIZE, UIO_MAXIOV = 56, 64, 1024
 
 def msg_addrs(call, i: int, vlen_i: int | None) -> list:
     """Destinations of sendmsg's msghdr (vlen_i None) or sendmmsg's mmsghdr array.
-    Uses ``call.msg_sockaddrs`` when the call provides it, else ``call.bytes_at`` and
-    ``call.sockaddr`` on a copy of the call whose args name msg_name/msg_namelen.
-    Anything unreadable is an ArgFault (the call is refused, never allowed)."""
-    import errno
-    import struct
+    Uses ``call.msg_sockaddrs`` when the call provides it (the supervisor's
+    TraceeCall: read once, cached for the audit), else read_msg_addrs."""
     fn = getattr(call, "msg_sockaddrs", None)
     if fn is not None:
         return fn(i, vlen_i)
+    return read_msg_addrs(call, i, vlen_i)
+
+
+def read_msg_addrs(call, i: int, vlen_i: int | None) -> list:
+    """msg_addrs through ``call.bytes_at`` and ``call.sockaddr`` on a copy of the
+    call whose args name msg_name/msg_namelen.  Anything unreadable is an
+    ArgFault (the call is refused, never allowed)."""
+    import errno
+    import struct
     if not hasattr(call, "bytes_at"):
         raise ArgFault(errno.EFAULT, "msghdr not readable here")
     n = 1 if vlen_i is None else min(call.args[vlen_i] & U32, UIO_MAXIOV)

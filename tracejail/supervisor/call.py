@@ -79,6 +79,13 @@ class TraceeCall:
     def bytes_at(self, i: int, n: int) -> bytes:
         return self._cached(("b", i, n), memory.read_bytes, self.tid, self.args[i], n)
 
+    def msg_sockaddrs(self, i: int, vlen_i: int | None) -> list:
+        """The destinations in sendmsg's msghdr / sendmmsg's array (the
+        interpreter's msg_addrs hook), read once: the audit shows what the
+        policy saw."""
+        from tracejail.policy.interpreter import read_msg_addrs
+        return self._cached(("m", i, vlen_i), read_msg_addrs, self, i, vlen_i)
+
     def path(self, i: int) -> str:
         if self.override is not None and i in self.override:
             return self.override[i]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import errno as _errno
 import signal as _signal
+import struct as _struct
 
 from tracejail.audit.records import escape_bytes
 from tracejail.supervisor.call import cache_key
@@ -46,6 +47,7 @@ from tracejail.verdict import ArgFault
 __all__ = ["decode", "format_call", "path_args", "arg_names", "exec_arg", "addr_arg"]
 
 ARGV_MAX = 1024          # execve argv entries recorded; the rest are counted
+_MSGHDR = _struct.Struct("<QI4xQQQQi")   # msg_name, namelen, iov, iovlen, control, controllen, flags
 
 # ---------------------------------------------------------------- value kinds
 
@@ -113,6 +115,17 @@ def k_argv(args, i, call):
     return out
 
 
+def _sockaddr_dict(sa) -> dict:
+    d = {"family": sa.family}
+    addr = sa.address if getattr(sa, "given", None) is None else sa.given  # resolved: in `resolved`
+    if addr is not None:
+        d["address"] = escape_bytes(addr.encode("utf-8", "surrogateescape")) \
+            if isinstance(addr, str) else escape_bytes(bytes(addr))
+    if sa.port is not None:
+        d["port"] = sa.port
+    return d
+
+
 def _k_sockaddr(len_index):
     def k_sockaddr(args, i, call):
         if not args[i]:
@@ -121,15 +134,40 @@ def _k_sockaddr(len_index):
             sa = call.sockaddr(i, len_index)
         except ArgFault as e:
             return _fault(e)
-        d = {"family": sa.family}
-        addr = sa.address if getattr(sa, "given", None) is None else sa.given  # resolved: in `resolved`
-        if addr is not None:
-            d["address"] = escape_bytes(addr.encode("utf-8", "surrogateescape")) \
-                if isinstance(addr, str) else escape_bytes(bytes(addr))
-        if sa.port is not None:
-            d["port"] = sa.port
-        return d
+        return _sockaddr_dict(sa)
     return k_sockaddr
+
+
+MMSG_SHOWN = 16          # sendmmsg entries recorded; the rest are counted
+
+
+def _k_msghdrs(vlen_index):
+    """sendmsg's struct msghdr (vlen_index None) or sendmmsg's mmsghdr array, as
+    strace shows them: the destination (the one the policy saw: the
+    interpreter's msg_addrs, cached on the call), its length, the iovec and
+    control lengths and the flags."""
+    def k_msghdr(args, i, call):
+        from tracejail.policy.interpreter import MMSGHDR_SIZE, MSGHDR_SIZE, UIO_MAXIOV, msg_addrs
+        if not args[i]:
+            return None
+        n = 1 if vlen_index is None else min(args[vlen_index] & 0xFFFFFFFF, UIO_MAXIOV)
+        stride = MSGHDR_SIZE if vlen_index is None else MMSGHDR_SIZE
+        try:
+            addrs = msg_addrs(call, i, vlen_index)
+            raw = call.bytes_at(i, stride * n) if n else b""
+        except ArgFault as e:
+            return _fault(e)
+        out = []
+        for k in range(min(n, MMSG_SHOWN)):
+            name, namelen, _iov, iovlen, _ctl, ctllen, flags = _MSGHDR.unpack_from(raw, k * stride)
+            out.append({"name": _sockaddr_dict(addrs[k]) if name else None, "namelen": namelen,
+                        "iovlen": iovlen, "controllen": ctllen, "flags": _s32(flags)})
+        if vlen_index is None:
+            return out[0]
+        if n > MMSG_SHOWN:
+            out.append("...(%d more)" % (n - MMSG_SHOWN))
+        return out
+    return k_msghdr
 
 
 def k_mode(args, i, call):
@@ -309,8 +347,8 @@ _SPECS = {
     "connect": "sockfd:fd addr:sockaddr@2 addrlen:int",
     "bind": "sockfd:fd addr:sockaddr@2 addrlen:int",
     "sendto": "sockfd:fd buf:ptr len:uint flags:hex dest_addr:sockaddr@5 addrlen:int",
-    "sendmsg": "sockfd:fd msg:ptr flags:hex",
-    "sendmmsg": "sockfd:fd msgvec:ptr vlen:uint flags:hex",
+    "sendmsg": "sockfd:fd msg:msghdr flags:hex",
+    "sendmmsg": "sockfd:fd msgvec:msghdr@2 vlen:uint flags:hex",
     "accept": "sockfd:fd addr:ptr addrlen:ptr",
     "accept4": "sockfd:fd addr:ptr addrlen:ptr flags:socktype",
     "socket": "domain:family type:socktype protocol:int",
@@ -463,6 +501,9 @@ def _parse(name: str | None):
             if kind.startswith("sockaddr@"):
                 fn = _k_sockaddr(int(kind[9:]))
                 kind = "sockaddr"
+            elif kind.startswith("msghdr"):
+                fn = _k_msghdrs(int(kind[7:]) if "@" in kind else None)
+                kind = "msghdr"
             else:
                 fn = _KINDS[kind]
             entry.append((i, arg, kind, fn))
@@ -533,11 +574,11 @@ def deferred(name, args, call):
     """decode() for later (the audit writer formats in batches): reads now the
     tracee memory decode will use, then returns a function that decodes from
     those bytes only (the call is frozen by then: no late read of live memory).
-    None if this syscall's decoding cannot be deferred (sockaddr arguments)."""
+    None if this syscall's decoding cannot be deferred (sockaddr, msghdr arguments)."""
     reads = _READS.get(name, False)
     if reads is False:
         entry = _PARSED.get(name) or _parse(name)
-        reads = _READS[name] = None if any(k == "sockaddr" for _i, _a, k, _f in entry) else \
+        reads = _READS[name] = None if any(k in ("sockaddr", "msghdr") for _i, _a, k, _f in entry) else \
             tuple((_MEMORY_KINDS[k], i, cache_key(_MEMORY_KINDS[k], i))
                   for i, _a, k, _f in entry if k in _MEMORY_KINDS)
     if reads is None:
