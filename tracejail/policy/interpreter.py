@@ -110,22 +110,32 @@ _CMP = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: 
         "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
+@lru_cache(maxsize=1024)
+def _ip(addr: str):
+    """An address as the policy compares it (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    except ValueError:
+        return None
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped is not None else ip
+
+
+@lru_cache(maxsize=1024)
+def _net(v: str):
+    """A policy's network constant, parsed once (IPv4-mapped /96+ as IPv4)."""
+    net = ipaddress.ip_network(v, strict=False)
+    if net.version == 6 and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
+        net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+    return net
+
+
 def _ip_match(addr: str | None, op: str, values: tuple) -> bool:
-    ip = None
-    if addr:
-        try:
-            ip = ipaddress.ip_address(addr.split("%", 1)[0])
-            if ip.version == 6 and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-        except ValueError:
-            ip = None
+    ip = _ip(addr) if addr else None
     if ip is None:
         return op == "!="
 
     def one(v: str) -> bool:
-        net = ipaddress.ip_network(v, strict=False)
-        if net.version == 6 and net.network_address.ipv4_mapped is not None and net.prefixlen >= 96:
-            net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+        net = _net(v)
         return ip.version == net.version and ip in net
 
     if op == "==":

@@ -90,9 +90,14 @@ WORLD_FREEZE = PATH_SYSCALLS - OPEN_CALLS.keys() - EXEC_CALLS.keys()
 # the fd re-check would come after the damage
 
 
+SPIN = 0.0005
+
+
 def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
     """waitpid(tid) for up to ``limit`` seconds (none if it sits in vfork, waiting
-    for its child): (0, 0) if it has not stopped."""
+    for its child): (0, 0) if it has not stopped.  A running or sleeping task
+    stops within microseconds of PTRACE_INTERRUPT: the first SPIN seconds are
+    polled without sleeping (a sleep costs ~100 us here, more than the wait)."""
     wpid, status = os.waitpid(tid, pt.WALL | os.WNOHANG)
     if wpid:
         return wpid, status
@@ -102,15 +107,21 @@ def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
                 return 0, 0
     except OSError:
         pass
-    end = time.monotonic() + limit
+    now = time.monotonic()
+    spin, end = now + SPIN, now + limit
     pause = 0.00005
-    while time.monotonic() < end:
-        time.sleep(pause)
-        pause = min(pause * 2, 0.002)
+    while True:
         wpid, status = os.waitpid(tid, pt.WALL | os.WNOHANG)
         if wpid:
             return wpid, status
-    return 0, 0
+        now = time.monotonic()
+        if now >= end:
+            return 0, 0
+        if now < spin:
+            os.sched_yield()
+        else:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
 
 def _same_fds(tid: int, other: int) -> bool:
@@ -135,6 +146,7 @@ CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 # what a stop must look at, per syscall number (Supervisor._kind)
 K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT, K_SEND = 1, 2, 4, 8, 16, 32, 64, 128
+K_NOWAIT = 256           # per stop, from Supervisor._send_plan: run it with MSG_DONTWAIT
 # datagram sends that may name a socket file: the index of their flags argument
 SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 MSG_DONTWAIT, MSG_FASTOPEN, O_NONBLOCK = 0x40, 0x20000000, 0o4000
@@ -653,8 +665,9 @@ class Supervisor:
         t.resolver._root = None
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         if self._solo != tid:                             # a lone task has no one to freeze
-            if (kind & K_WORLD or kind & K_OPEN and changes_on_open(name, args)
-                    or kind & K_SEND and not self._free_send(t, name, args)) and not self._alone(tid):
+            if kind & K_SEND:
+                kind |= self._send_plan(t, name, args)
+            if (kind & K_WORLD or kind & K_OPEN and changes_on_open(name, args)) and not self._alone(tid):
                 call.before_read = lambda: self._freeze(t, world=True)
             elif not kind & K_EXEC:
                 g = self.groups.get(t.tgid)
@@ -719,7 +732,7 @@ class Supervisor:
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
         hold = t.frozen is not None and not free and not self._may_block(t, call, name)
-        if hold and kind & K_SEND and self._world is t:
+        if hold and kind & K_NOWAIT and self._world is t:
             verify = self._send_dontwait(t, call, name)
         if verify or hold or self.audit_results:
             t.pending = (call, v, mode, verify)
@@ -818,24 +831,30 @@ class Supervisor:
                     return
         self._log_call(t, call, v, mode, rval if self.audit_results else None, resume=True)
 
-    def _free_send(self, t: Tracee, name: str, args: tuple) -> bool:
+    def _send_plan(self, t: Tracee, name: str, args: tuple) -> int:
         """Sends of a task that is not alone may be decided on an address that
         another task could change before the kernel reads it (threats #11,
-        #12, #18, #20, #33); such a send is decided and run with the whole jail
-        stopped.  Not needed (True) on a TCP or AF_UNIX stream socket without
-        MSG_FASTOPEN, whose address the kernel does not use, in a process whose
-        fd table is its own (else another task could put another socket under
-        that fd number after this check)."""
+        #12, #18, #20, #33): such a send is decided and run with the whole jail
+        stopped (K_WORLD), and with MSG_DONTWAIT forced (K_NOWAIT) unless it
+        is on an inet socket (only an AF_UNIX receiver, maybe a stopped task,
+        makes a send wait).  Not needed (0) when alone, or on a TCP or AF_UNIX
+        stream socket without MSG_FASTOPEN, whose address the kernel does not
+        use, in a process whose fd table is its own (else another task could
+        put another socket under that fd number after this check)."""
+        if self._alone(t.tid):
+            return 0
         if args[SEND_FLAGS[name]] & MSG_FASTOPEN or t.tgid in self._shared_fds:
-            return False
+            return K_WORLD | K_NOWAIT
         from tracejail.supervisor import unixpeer
         try:
             s = unixpeer.dup(t.tgid, args[0] & 0xFFFFFFFF)
         except OSError:
-            return False                                  # not a socket: the call fails
+            return K_WORLD                                # not a socket: the call fails
         try:
-            return s.type == socket.SOCK_STREAM and (s.family == socket.AF_UNIX
-                                                     or s.proto == socket.IPPROTO_TCP)
+            if s.type == socket.SOCK_STREAM and (s.family == socket.AF_UNIX
+                                                 or s.proto == socket.IPPROTO_TCP):
+                return 0
+            return K_WORLD | K_NOWAIT if s.family == socket.AF_UNIX else K_WORLD
         finally:
             s.close()
 

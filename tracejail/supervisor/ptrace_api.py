@@ -180,13 +180,13 @@ def set_arg(pid: int, i: int, value: int, restart_nr: int | None = None) -> None
     afterwards).  ``restart_nr`` (exit stop only): also rewind to the 2-byte
     ``syscall`` instruction with rax = that number, so the tracee makes the
     call again when resumed (as the kernel's own restarts do)."""
-    if _ptrace(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
+    if _ptrace_hot(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_GETREGS", pid)
     setattr(regs, _ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
     if restart_nr is not None:
         regs.rip -= 2
         regs.rax = restart_nr
-    if _ptrace(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
+    if _ptrace_hot(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_SETREGS", pid)
 
 
