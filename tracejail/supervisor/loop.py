@@ -35,16 +35,22 @@ argument flipped by another task's write to shared memory or a symlink
 swapped under it (#12, #18), caught after the fact by the fd re-check (the
 jail is killed); once the policy allowed an ASYNC_SETUP call, a kernel-side
 writer may flip memory even while the jail is stopped.
-Network calls whose verdict read an address (#33 with #11, #12, #18, #20), of a
-task that is not alone: an AF_UNIX connect runs free and is
-checked at its exit on its peer (the socket file it is bound to, by
-sock_diag, or its abstract name; unixpeer.py); a send on a TCP or AF_UNIX
-stream socket without MSG_FASTOPEN runs free (the kernel ignores its
-address) unless its fd table is shared (threads, CLONE_FILES: another task
-could put another socket under the fd number after the check); any other send
-or connect leaves nothing to check afterwards, so it is decided and run with
-the whole jail stopped (a connect is decided again once it is), sends with MSG_DONTWAIT forced so that they cannot wait for a
-stopped receiver (a send that would block is made again once the jail ran).
+Network calls whose verdict read an address (#33 with #11, #12, #18, #20), of
+a task that is not alone:
+- an AF_UNIX connect runs free (it may wait for an accept by a task that a
+  stopped jail would hold) and is checked at its exit on its peer: the
+  socket file the peer is bound to (sock_diag), or its abstract name
+  (unixpeer.py); weak: a sibling thread may write to the socket between the
+  connection and the check;
+- a send on a TCP or AF_UNIX stream socket without MSG_FASTOPEN runs free
+  (the kernel ignores its address) unless its fd table is shared (threads,
+  CLONE_FILES: another task could put another socket under the fd number);
+- any other send or connect leaves nothing to check afterwards: it is
+  decided and run with the whole jail stopped (a send: stopped before its
+  first read, _send_plan; a connect: decided again once stopped).  A send on
+  an AF_UNIX socket runs with MSG_DONTWAIT forced, so that it cannot wait for
+  a stopped receiver, and is made again once the jail ran if it would have
+  blocked; a blocking inet connect keeps the jail stopped until it returns.
 Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
@@ -90,7 +96,7 @@ WORLD_FREEZE = PATH_SYSCALLS - OPEN_CALLS.keys() - EXEC_CALLS.keys()
 # the fd re-check would come after the damage
 
 
-SPIN = 0.0005
+SPIN = 0.0005       # seconds _wait_stop polls without sleeping
 
 
 def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
@@ -147,7 +153,7 @@ CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 
 # what a stop must look at, per syscall number (Supervisor._kind)
 K_WORLD, K_OPEN, K_EXEC, K_CLONE, K_WATCHED, K_MEMO, K_CONNECT, K_SEND = 1, 2, 4, 8, 16, 32, 64, 128
 K_NOWAIT = 256           # per stop, from Supervisor._send_plan: run it with MSG_DONTWAIT
-# datagram sends that may name a socket file: the index of their flags argument
+# sends that carry a destination address: the index of their flags argument
 SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 MSG_DONTWAIT, MSG_FASTOPEN, O_NONBLOCK = 0x40, 0x20000000, 0o4000
 NR_KCMP, KCMP_FILES = 312, 2
