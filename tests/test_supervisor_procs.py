@@ -34,6 +34,7 @@ def test_fork_thread_exec_chain_all_supervised(cc, tree, tmp_path):
     execs = [p for n, p in pol.seen if n == "execve"]
     assert execs.count(prog) == 4          # initial, vfork child, exec chain, thread exec
     assert not sup.tracees
+    assert not sup._shared_fds             # threads' fd-table marks go with them (bounded state)
     kinds = [c[1][0] for c in audit.of("process")]
     assert kinds.count("spawn") >= 5 and kinds.count("exec") == 4
 
