@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -427,3 +428,49 @@ def test_stream_sendmsg_to_a_sibling_process_finishes(tj, cc):
            "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == ["GOT", str(64 * 65536), "SHORT", "0"], r.stdout + r.stderr
+
+
+SLOW_CONNECT = r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+int main(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int lis = socket(AF_INET, SOCK_STREAM, 0), c1 = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(lis, (void *)&a, n) || listen(lis, 0) || getsockname(lis, (void *)&a, &n)
+        || connect(c1, (void *)&a, n)) { perror("setup"); return 1; }
+    if (fork() == 0) {                 /* the listener's owner accepts only later */
+        usleep(300000);
+        for (int i = 0; i < 2; i++) close(accept(lis, 0, 0));
+        return 0;
+    }
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    double t0 = now();                 /* the accept queue is full: the SYN is dropped, retried at 1 s */
+    int r = connect(c2, (void *)&a, n);
+    printf("CONNECT %d %.1f\n", r, now() - t0);
+    wait(0);
+    return 0;
+}
+"""
+
+
+def test_blocking_connect_does_not_keep_the_jail_stopped(tj, cc):
+    """An inet connect of a task that is not alone is decided with the whole
+    jail stopped, but a blocking TCP connect waits for a handshake.  Here the
+    handshake waits for the other process to accept (the listener's queue is
+    full): the connect runs with O_NONBLOCK forced and is made again, blocking,
+    once under way, so the jail runs meanwhile.  Kept stopped, it would hang
+    until the time limit."""
+    prog = cc(SLOW_CONNECT)
+    r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr", "--iface_lo",
+           "-R", f"{prog.parent}:/prog", "-t", "8", "--", f"/prog/{prog.name}", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.match(r"CONNECT 0 (\d+\.\d)$", r.stdout.strip())
+    assert m and float(m.group(1)) < 5, r.stdout + r.stderr

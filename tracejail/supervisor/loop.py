@@ -50,7 +50,10 @@ a task that is not alone:
   first read, _send_plan; a connect: decided again once stopped).  A send on
   an AF_UNIX socket runs with MSG_DONTWAIT forced, so that it cannot wait for
   a stopped receiver, and is made again once the jail ran if it would have
-  blocked; a blocking inet connect keeps the jail stopped until it returns.
+  blocked; a blocking TCP connect runs with O_NONBLOCK forced and is made
+  again, blocking and free, once under way (the kernel then ignores its
+  address); weak: with a shared fd table it keeps the jail stopped until it
+  returns.
 Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
@@ -60,6 +63,7 @@ supervisor (the default policy kills chroot/pivot_root).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import signal
 import socket
@@ -700,7 +704,7 @@ class Supervisor:
         if kind & K_CONNECT and v.action in ALLOWING and call.read_memory() \
                 and not self._alone(tid):
             free = self._unix_connect(call)
-            if not free:
+            if not free and not self._connect_resumed(t, call):
                 call, v = self._connect_decided_stopped(t, call)
         mode = None
         if v.action not in ALLOWING:
@@ -738,8 +742,11 @@ class Supervisor:
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
         hold = t.frozen is not None and not free and not self._may_block(t, call, name)
-        if hold and kind & K_NOWAIT and self._world is t:
-            verify = self._send_dontwait(t, call, name)
+        if hold and self._world is t:
+            if kind & K_NOWAIT:
+                verify = self._send_dontwait(t, call, name)
+            elif kind & K_CONNECT:
+                verify = self._connect_nowait(t, call) or verify
         if verify or hold or self.audit_results:
             t.pending = (call, v, mode, verify)
             pt.syscall(tid)
@@ -816,7 +823,8 @@ class Supervisor:
         if info.op == pt.PTRACE_SYSCALL_INFO_EXIT:
             rval = info.nr - (1 << 64) if info.nr & (1 << 63) else info.nr
         if verify.__class__ is tuple:
-            if self._send_restarted(t, call, verify, rval):
+            if (self._connect_restarted if call.name == "connect" else self._send_restarted)(
+                    t, call, verify, rval):
                 return
         elif verify and rval == 0 and call.name == "connect":
             rval = self._connect_as_decided(t, call)
@@ -883,6 +891,60 @@ class Supervisor:
         self._freeze(t, world=True)
         call = TraceeCall(t.tid, t.resolver, call.nr, call.arch, call.name, call.args)
         return call, self._decide(call)
+
+    def _connect_nowait(self, t: Tracee, call: TraceeCall) -> tuple | None:
+        """A blocking TCP connect held with the jail stopped would keep it
+        stopped for a round trip, or for good if a stopped task's listener has a
+        full backlog.  But its address only matters until the kernel has sent
+        the SYN: it runs with O_NONBLOCK set on its file, and _connect_restarted
+        makes it again, blocking, once it is under way.  Only when the fd table
+        is the process's own (the fd cannot name another socket meanwhile).
+        (dup of the socket, its file flags) for the exit stop, or None."""
+        if t.tgid in self._shared_fds:
+            return None
+        from tracejail.supervisor import unixpeer
+        try:
+            s = unixpeer.dup(t.tgid, call.args[0] & 0xFFFFFFFF)
+        except OSError:
+            return None
+        flags = fcntl.fcntl(s, fcntl.F_GETFL)
+        if s.type != socket.SOCK_STREAM or s.family not in (socket.AF_INET, socket.AF_INET6) \
+                or flags & O_NONBLOCK:
+            s.close()
+            return None
+        fcntl.fcntl(s, fcntl.F_SETFL, flags | O_NONBLOCK)      # the jail is stopped: nobody sees it
+        return s, flags
+
+    @staticmethod
+    def _connect_restarted(t: Tracee, call: TraceeCall, held: tuple, rval: int | None) -> bool:
+        """At the exit of a connect run with O_NONBLOCK forced: put the file's
+        flags back; if the connection is under way (EINPROGRESS), rewind the
+        task to make the call again, now blocking: on a connecting socket the
+        kernel ignores the address and waits for the handshake (True then)."""
+        s, flags = held
+        try:
+            fcntl.fcntl(s, fcntl.F_SETFL, flags)
+            ino = os.fstat(s.fileno()).st_ino
+        finally:
+            s.close()
+        if rval != -errno.EINPROGRESS:
+            return False
+        t.connecting = (call.args[0] & 0xFFFFFFFF, ino)
+        pt.set_arg(t.tid, 0, call.args[0], restart_nr=call.nr)
+        pt.cont(t.tid)
+        return True
+
+    @staticmethod
+    def _connect_resumed(t: Tracee, call: TraceeCall) -> bool:
+        """Is this the connect _connect_restarted made again, on the same socket?
+        Then it runs free: the kernel only waits for the handshake under way."""
+        mark, t.connecting = t.connecting, None
+        if mark is None or mark[0] != call.args[0] & 0xFFFFFFFF:
+            return False
+        try:
+            return os.readlink(f"/proc/{t.tid}/fd/{mark[0]}") == f"socket:[{mark[1]}]"
+        except OSError:
+            return False
 
     @staticmethod
     def _send_dontwait(t: Tracee, call: TraceeCall, name: str) -> tuple:

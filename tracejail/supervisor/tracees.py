@@ -27,7 +27,7 @@ def _status_ids(tid: int) -> tuple[int, int, int]:
 
 class Tracee:
     __slots__ = ("tid", "tgid", "resolver", "pending", "exec_check", "counts", "started",
-                 "held", "frozen", "view", "frozen_by")
+                 "held", "frozen", "view", "frozen_by", "connecting")
 
     def __init__(self, tid: int, view=None):
         self.tid = tid
@@ -39,6 +39,7 @@ class Tracee:
         self.held = None          # wait status taken while frozen, not yet handled
         self.frozen = None        # sibling threads this task's held syscall froze
         self.frozen_by = None     # the task whose held syscall keeps this one stopped
+        self.connecting = None    # (fd, socket inode) of a connect made again to wait (loop.py)
         self.refresh()
 
     def refresh(self) -> None:
