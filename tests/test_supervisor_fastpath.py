@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from tracejail.policy import compile_policy, load_policy_text
+from tracejail.policy import compile_policy, default_policy_path, load_policy_file, load_policy_text
 from tracejail.supervisor.loop import WATCHED
 from tracejail.supervisor.mountview import MountView, parse_mountinfo, stable_at, visible_points
 
@@ -156,3 +156,45 @@ def test_watched_syscalls_reach_the_supervisor_only_when_allowed():
     for name, nr in (("io_setup", 206), ("io_uring_setup", 425), ("mount", 165), ("unshare", 272)):
         assert allow.kernel_verdict(nr).action == "TRACE", name
         assert deny.kernel_verdict(nr).action != "TRACE", name
+
+
+def test_socket_is_watched_only_when_a_ring_family_may_be_allowed():
+    """AF_PACKET and AF_XDP sockets map rings the kernel writes into: socket()
+    reaches the supervisor when the policy may allow those families, decided
+    on the family argument alone (the shipped default allows neither)."""
+    def traced(text):
+        cp = compile_policy(load_policy_text(text), watch=WATCHED)
+        return cp.kernel_verdict(41, args=(2, 1, 0, 0, 0, 0)).action == "TRACE"
+    assert traced("ALLOW { socket } DEFAULT KILL")
+    assert traced("ALLOW { socket(f, t, p) { f == 17 } } ERRNO(1) { socket } DEFAULT ALLOW")
+    assert traced("ALLOW { socket(f, t, p) { t == 3 } } ERRNO(1) { socket } DEFAULT ALLOW")
+    assert traced("ALLOW { socket(f, t, p) { f != 2 || t == 3 } } ERRNO(1) { socket } DEFAULT ALLOW")
+    assert not traced("ALLOW { socket(f, t, p) { f == 2, f == 1 } } ERRNO(1) { socket } DEFAULT ALLOW")
+    assert not traced("ALLOW { socket(f, t, p) { f == 2 && t == 3 } } ERRNO(1) { socket } DEFAULT ALLOW")
+    assert not traced("ERRNO(1) { socket(f, t, p) { f == 17 || f == 44 } } DEFAULT ALLOW")
+    default = compile_policy(load_policy_file(default_policy_path()), watch=WATCHED)
+    assert default.kernel_verdict(41, args=(2, 1, 0, 0, 0, 0)).action == "ALLOW"
+
+
+PACKET = r"""
+#include <stdio.h>
+#include <sys/socket.h>
+int main(int argc, char **argv)
+{
+    int s = socket(argc > 1 ? 17 : 2, argc > 1 ? 3 : 2, 0);     /* AF_PACKET raw, or AF_INET udp */
+    printf("%d\n", s >= 0);
+    return 0;
+}
+"""
+
+
+def test_an_allowed_packet_socket_ends_the_lone_task_shortcuts(cc, tmp_path):
+    """Once a packet socket exists, the kernel may write the task's memory (a
+    mapped ring) while it is stopped: the supervisor stops trusting "alone"
+    (async_io), as after io_uring_setup.  An inet socket changes nothing."""
+    from test_supervisor_core import PrefixPolicy, lines, supervise
+    prog = str(cc(PACKET))
+    for args, ring in (([], False), (["packet"], True)):
+        out, text, sup = supervise([prog, *args], PrefixPolicy(allow=["/"]), tmp_path,
+                                   trace=("socket",))
+        assert lines(text) == ["1"] and sup.async_io is ring, (args, text)

@@ -18,7 +18,7 @@ from tracejail.policy import bpf, pyfast, syscalls
 from tracejail._values import _Frozen, _node, _Node
 from tracejail.policy.ast import (Action, And, ArgRef, BitOp, Cmp, Not, Num, Or, Program,
                                   is_memory_expr)
-from tracejail.policy.interpreter import IntCall, Interpreter, NeedsMemory
+from tracejail.policy.interpreter import _CMP, IntCall, Interpreter, NeedsMemory, eval_int
 from tracejail.verdict import ALLOWING, Verdict
 
 U64 = (1 << 64) - 1
@@ -674,14 +674,53 @@ def _nrs(names) -> set[int]:
     return out
 
 
-def may_allow(rules, default: Action) -> bool:
-    """Could some call of a syscall with these rules be allowed (any arguments)?"""
+def may_allow(rules, default: Action, known: dict | None = None) -> bool:
+    """Could some call of a syscall with these rules be allowed?  ``known``:
+    {argument index: value} the call has; the other arguments are anything."""
     for r in rules:
+        v = True if r.expr is None else _value_with(r.expr, known or {})
+        if v is False:
+            continue
         if r.action.kind in ALLOWING:
             return True
-        if r.expr is None:
+        if v is True:
             return False
     return default.kind in ALLOWING
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _value_with(e, known: dict) -> bool | None:
+    """A rule expression's truth when only the ``known`` arguments are given:
+    True, False, or None when it depends on the others (or on memory)."""
+    if isinstance(e, Cmp):
+        try:
+            return _CMP[e.op](_int_with(e.left, known), _int_with(e.right, known))
+        except _Unknown:
+            return None
+    if isinstance(e, (And, Or)):
+        a, b = _value_with(e.left, known), _value_with(e.right, known)
+        stop = isinstance(e, Or)             # the value that decides an Or (True) or an And (False)
+        return stop if stop in (a, b) else (None if None in (a, b) else not stop)
+    if isinstance(e, Not):
+        v = _value_with(e.expr, known)
+        return None if v is None else not v
+    return None                              # string, argv, sockaddr predicates
+
+
+def _int_with(e, known: dict) -> int:
+    if isinstance(e, ArgRef):
+        if e.index not in known:
+            raise _Unknown
+        args = [0] * 6
+        args[e.index] = known[e.index]
+        return eval_int(e, args)
+    if isinstance(e, BitOp):
+        a, b = _int_with(e.left, known), _int_with(e.right, known)
+        return a & b if e.op == "&" else a | b
+    return eval_int(e, ())
 
 
 def compile_policy(program: Program, trace_all: bool = False, trace_denials: bool = False,
@@ -689,9 +728,11 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
     """``trace_extra``: syscalls always decided by the supervisor (--inject).
     ``watch``: syscalls the supervisor must see whenever the policy may allow
     them (it notes their side effects, e.g. async I/O set-up); when the policy
-    never allows them they stay in the kernel."""
+    never allows them they stay in the kernel.  An entry (name, index, values)
+    watches the syscall only if the policy may allow it with argument ``index``
+    equal to one of ``values`` (socket for the families with kernel-written rings)."""
     options = {"trace_all": bool(trace_all), "trace_denials": bool(trace_denials),
-               "trace_extra": tuple(sorted(trace_extra)), "watch": tuple(sorted(watch))}
+               "trace_extra": tuple(sorted(trace_extra)), "watch": tuple(sorted(watch, key=repr))}
     cp = CompiledPolicy(program, options)
     extra_nrs = _nrs(trace_extra)
 
@@ -706,8 +747,14 @@ def compile_policy(program: Program, trace_all: bool = False, trace_denials: boo
     else:
         fdefault = _kernel_action(pdef, trace_denials)
     forced: dict[int, str] = {nr: "in the trace list (--inject/--trace)" for nr in extra_nrs}
-    for nr in _nrs(watch) - extra_nrs:
-        if trace_denials or may_allow(by_nr.get(nr, []), pdef):
+    for w in watch:
+        name, index, values = (w, None, ()) if isinstance(w, str) else w
+        nr = _nrs((name,)).pop()
+        if nr in extra_nrs or nr in forced:
+            continue
+        rules = by_nr.get(nr, [])
+        if trace_denials or (may_allow(rules, pdef) if index is None else
+                             any(may_allow(rules, pdef, {index: v}) for v in values)):
             forced[nr] = "watched: the supervisor notes what it sets up (async I/O)"
 
     use_block: set[int] = set()

@@ -151,7 +151,11 @@ ASYNC_SETUP = ("io_setup", "io_uring_setup", "userfaultfd", "perf_event_open", "
 _ASYNC = frozenset(ASYNC_SETUP)
 _MOUNTS = frozenset(MOUNT_CHANGERS)
 # clone3's flags are in memory, out of the filter's reach: CLONE_UNTRACED is refused here
-WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3",)   # the runner's compile_policy(watch=...)
+# Packet and XDP sockets can map rings the kernel writes packets into (PACKET_RX_RING,
+# XDP UMEM): socket() of those families counts as an ASYNC_SETUP call
+RING_FAMILIES = (17, 44)                                 # AF_PACKET, AF_XDP
+WATCHED = ASYNC_SETUP + MOUNT_CHANGERS + ("clone3", ("socket", 0, RING_FAMILIES))
+# (the runner's compile_policy(watch=...): socket only if the policy may allow those families)
 CLONE_UNTRACED = 0x00800000
 CLONE_ARGS_FLAGS = struct.Struct("<Q")      # struct clone_args starts with u64 flags
 # what a stop must look at, per syscall number (Supervisor._kind)
@@ -610,7 +614,7 @@ class Supervisor:
             (K_WORLD if name in WORLD_FREEZE else 0) | (K_OPEN if name in OPEN_CALLS else 0)
             | (K_EXEC if name in EXEC_CALLS else 0)
             | (K_CLONE if name in ("clone", "clone3") else 0)
-            | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name == "clone3" else 0)
+            | (K_WATCHED if name in _MOUNTS or name in _ASYNC or name in ("clone3", "socket") else 0)
             | (K_MEMO if name in ("open", "openat") else 0)
             | (K_CONNECT if name == "connect" else 0) | (K_SEND if name in SEND_FLAGS else 0))
         return k
@@ -729,6 +733,9 @@ class Supervisor:
                 self.view.disable()
             elif name in _ASYNC:
                 self.async_io = True
+            elif name == "socket":
+                if call.args[0] & 0xFFFFFFFF in RING_FAMILIES:
+                    self.async_io = True
             else:                                         # clone3: a new task, maybe
                 self._solo = None
         # H3: re-check a path-decided open on the fd the kernel returns unless
