@@ -35,7 +35,7 @@ def test_fork_thread_exec_chain_all_supervised(cc, tree, tmp_path):
     execs = [p for n, p in pol.seen if n == "execve"]
     assert execs.count(prog) == 4          # initial, vfork child, exec chain, thread exec
     assert not sup.tracees
-    assert not sup._shared_fds             # threads' fd-table marks go with them (bounded state)
+    assert not sup._fd_tables              # threads' fd-table marks go with them (bounded state)
     kinds = [c[1][0] for c in audit.of("process")]
     assert kinds.count("spawn") >= 5 and kinds.count("exec") == 4
 
@@ -382,14 +382,26 @@ def test_blocking_datagram_send_to_a_stopped_receiver_finishes(tj, cc, tmp_path)
 
 
 STREAM_PAIR = r"""
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-int main(void)
+static int sv[2];
+static long short_sends;
+static void *writer(void *a)
 {
-    int sv[2];
+    (void)a;
+    static char m[65536];
+    struct iovec v = {m, sizeof m};
+    struct msghdr h = {.msg_iov = &v, .msg_iovlen = 1};
+    for (int i = 0; i < 64; i++)
+        short_sends += sendmsg(sv[0], &h, 0) != (long)sizeof m;
+    return 0;
+}
+int main(int argc, char **argv)
+{
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) { perror("socketpair"); return 1; }
     if (fork() == 0) {
         close(sv[0]);
@@ -402,12 +414,12 @@ int main(void)
         return 0;
     }
     close(sv[1]);
-    static char m[65536];
-    struct iovec v = {m, sizeof m};
-    struct msghdr h = {.msg_iov = &v, .msg_iovlen = 1};
-    long short_sends = 0;
-    for (int i = 0; i < 64; i++)
-        short_sends += sendmsg(sv[0], &h, 0) != (long)sizeof m;
+    if (argc > 1) {                    /* from a second thread: the fd table is shared */
+        pthread_t t;
+        pthread_create(&t, 0, writer, 0);
+        pthread_join(t, 0);
+    } else
+        writer(0);
     close(sv[0]);
     wait(0);
     printf("SHORT %ld\n", short_sends);
@@ -416,22 +428,26 @@ int main(void)
 """
 
 
-def test_stream_sendmsg_to_a_sibling_process_finishes(tj, cc):
+@pytest.mark.parametrize("thread", [False, True], ids=["process", "thread"])
+def test_stream_sendmsg_to_a_sibling_process_finishes(tj, cc, thread):
     """The default policy decides every sendmsg on its msghdr; a task that is
     not alone has such a send run with the whole jail stopped, unless the
-    socket is a stream socket, whose address the kernel does not use, and
-    the fd table is the task's own.  Here the send waits for the other process
-    to read (a full socket buffer): holding it would hang the jail until its
-    time limit.  Every send is whole (no MSG_DONTWAIT on a stream)."""
-    prog = cc(STREAM_PAIR)
+    socket is a stream socket, whose address the kernel does not use: then
+    only the tasks sharing its fd table stay stopped (from a thread: its
+    process's other threads).  Here the send waits for the other process to
+    read (a full socket buffer): holding the reader would hang the jail until
+    its time limit.  Every send is whole (no MSG_DONTWAIT on a stream)."""
+    prog = cc(STREAM_PAIR, "-lpthread")
     r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
-           "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}", timeout=60)
+           "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}",
+           *(["thread"] if thread else []), timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == ["GOT", str(64 * 65536), "SHORT", "0"], r.stdout + r.stderr
 
 
 SLOW_CONNECT = r"""
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -439,10 +455,19 @@ SLOW_CONNECT = r"""
 #include <time.h>
 #include <unistd.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-int main(void)
+static struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = 0x0100007f};
+static socklen_t n = sizeof a;
+static void *connector(void *arg)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t n = sizeof a;
+    (void)arg;
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    double t0 = now();                 /* the accept queue is full: the SYN is dropped, retried at 1 s */
+    int r = connect(c2, (void *)&a, n);
+    printf("CONNECT %d %.1f\n", r, now() - t0);
+    return 0;
+}
+int main(int argc, char **argv)
+{
     int lis = socket(AF_INET, SOCK_STREAM, 0), c1 = socket(AF_INET, SOCK_STREAM, 0);
     if (bind(lis, (void *)&a, n) || listen(lis, 0) || getsockname(lis, (void *)&a, &n)
         || connect(c1, (void *)&a, n)) { perror("setup"); return 1; }
@@ -451,26 +476,30 @@ int main(void)
         for (int i = 0; i < 2; i++) close(accept(lis, 0, 0));
         return 0;
     }
-    int c2 = socket(AF_INET, SOCK_STREAM, 0);
-    double t0 = now();                 /* the accept queue is full: the SYN is dropped, retried at 1 s */
-    int r = connect(c2, (void *)&a, n);
-    printf("CONNECT %d %.1f\n", r, now() - t0);
+    pthread_t t;
+    if (argc > 1) {                    /* from a second thread: the fd table is shared */
+        pthread_create(&t, 0, connector, 0);
+        pthread_join(t, 0);
+    } else
+        connector(0);
     wait(0);
     return 0;
 }
 """
 
 
-def test_blocking_connect_does_not_keep_the_jail_stopped(tj, cc):
+@pytest.mark.parametrize("thread", [False, True], ids=["process", "thread"])
+def test_blocking_connect_does_not_keep_the_jail_stopped(tj, cc, thread):
     """An inet connect of a task that is not alone is decided with the whole
     jail stopped, but a blocking TCP connect waits for a handshake.  Here the
     handshake waits for the other process to accept (the listener's queue is
     full): the connect runs with O_NONBLOCK forced and is made again, blocking,
-    once under way, so the jail runs meanwhile.  Kept stopped, it would hang
-    until the time limit."""
-    prog = cc(SLOW_CONNECT)
+    once under way, so the jail runs meanwhile (from a thread: but for its
+    process's other threads).  Kept stopped, it would hang until the time limit."""
+    prog = cc(SLOW_CONNECT, "-lpthread")
     r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr", "--iface_lo",
-           "-R", f"{prog.parent}:/prog", "-t", "8", "--", f"/prog/{prog.name}", timeout=60)
+           "-R", f"{prog.parent}:/prog", "-t", "8", "--", f"/prog/{prog.name}",
+           *(["thread"] if thread else []), timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     m = re.match(r"CONNECT 0 (\d+\.\d)$", r.stdout.strip())
     assert m and float(m.group(1)) < 5, r.stdout + r.stderr

@@ -52,8 +52,7 @@ a task that is not alone:
   a stopped receiver, and is made again once the jail ran if it would have
   blocked; a blocking TCP connect runs with O_NONBLOCK forced and is made
   again, blocking and free, once under way (the kernel then ignores its
-  address); weak: with a shared fd table it keeps the jail stopped until it
-  returns.
+  address; the tasks sharing its fd table stay stopped until it returns).
 Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
 of a FIFO is not held frozen (it could wait for a frozen sibling).  The
@@ -134,6 +133,14 @@ def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
             pause = min(pause * 2, 0.002)
 
 
+def _address_ignored(sock: tuple, flags: int) -> bool:
+    """Does a send on this socket (family, type, protocol) ignore its
+    destination?  A TCP or AF_UNIX stream socket does, without MSG_FASTOPEN."""
+    family, kind, proto = sock
+    return kind == socket.SOCK_STREAM and not flags & MSG_FASTOPEN and (
+        family == socket.AF_UNIX or family in _INET and proto == socket.IPPROTO_TCP)
+
+
 def _same_fds(tid: int, other: int) -> bool:
     """Do two tasks share one fd table (kcmp KCMP_FILES)?  True when unsure."""
     from tracejail.jail import libc
@@ -165,6 +172,7 @@ K_NOWAIT = 256           # per stop, from Supervisor._send_plan: run it with MSG
 SEND_FLAGS = {"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 MSG_DONTWAIT, MSG_FASTOPEN, O_NONBLOCK = 0x40, 0x20000000, 0o4000
 NR_KCMP, KCMP_FILES = 312, 2
+_INET = (socket.AF_INET, socket.AF_INET6)
 MEMO_ENTRIES = 4096
 EXIT_POLICY_KILL = 159       # nsjail's status for a seccomp kill (128 + SIGSYS)
 EXIT_TIMEOUT = 137
@@ -224,7 +232,7 @@ class Supervisor:
         self._kinds: dict[int, int] = {}    # nr -> K_* bits
         self._deciders: dict = {}           # nr -> the policy's decision function (x86_64)
         self._memo: dict = {}               # see _memo_decide
-        self._shared_fds: set[int] = set()  # processes whose fd table another task uses too
+        self._fd_tables: dict[int, int] = {}  # tgid/tid -> fd-table group, if another task shares it
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -359,7 +367,7 @@ class Supervisor:
     def _forget(self, tid: int) -> Tracee | None:
         t = self.tracees.pop(tid, None)
         if t is None or tid != t.tgid:
-            self._shared_fds.discard(tid)                 # a thread's mark from its clone event
+            self._fd_tables.pop(tid, None)                # a thread's mark from its clone event
         if t is not None:
             t.resolver.close()
             g = self.groups.get(t.tgid)
@@ -367,7 +375,7 @@ class Supervisor:
                 g.discard(tid)
                 if not g:
                     del self.groups[t.tgid]
-                    self._shared_fds.discard(t.tgid)
+                    self._fd_tables.pop(t.tgid, None)
         if self.inject is not None:
             self.inject.forget(tid)
         return t
@@ -401,12 +409,13 @@ class Supervisor:
                 self.kill_all()
 
     # -- freezing other tasks while a decided call runs (TOCTOU #11, #12, #18) ------
-    def _freeze(self, t: Tracee, world: bool = False) -> None:
+    def _freeze(self, t: Tracee, world: bool = False, tids=None) -> None:
         """Stop every other thread of t's process (world: every other task of
-        the jail) before its argument is read, so the bytes and the tree
-        checked are the ones the kernel will use."""
+        the jail; or the tasks ``tids``) before its argument is read, so the
+        bytes and the tree checked are the ones the kernel will use."""
         frozen = []
-        for tid in list(self.tracees if world else self.groups.get(t.tgid, ())):
+        for tid in list(tids if tids is not None else self.tracees if world
+                        else self.groups.get(t.tgid, ())):
             u = self.tracees.get(tid)
             if u is None or u is t or u.held is not None or u.frozen_by is not None:
                 continue                                  # gone, or already kept stopped
@@ -431,10 +440,15 @@ class Supervisor:
         if world:
             self._world = t
 
-    def _thaw(self, t: Tracee) -> None:
+    def _thaw(self, t: Tracee, keep=None) -> None:
+        """Resume the tasks t's held call stopped; ``keep(u)`` true: u stays
+        stopped (and t's) until the next _thaw(t)."""
         if self._world is t:
             self._world = None
         frozen, t.frozen = t.frozen, None
+        if keep is not None and frozen:
+            t.frozen = [u for u in frozen if keep(u)]
+            frozen = [u for u in frozen if not keep(u)]
         for i, u in enumerate(frozen or ()):
             w = self._world
             if w is not None:
@@ -534,7 +548,7 @@ class Supervisor:
             self._audit("process", "spawn", child, parent=tid,
                         thread=event == pt.PTRACE_EVENT_CLONE)
             if _same_fds(tid, child):                     # a thread, or clone(CLONE_FILES)
-                self._shared_fds.update((t.tgid, child))
+                self._fd_tables[child] = self._fd_tables.setdefault(t.tgid, t.tgid)
             self._resume(t)
         elif event == pt.PTRACE_EVENT_EXEC:
             self._exec_event(t)
@@ -562,7 +576,7 @@ class Supervisor:
         g = self.groups.get(t.tgid)
         t.resolver.close()
         t.refresh()
-        self._shared_fds.discard(t.tgid)                  # execve unshares the fd table
+        self._fd_tables.pop(t.tgid, None)                 # execve unshares the fd table
         if g is not None:
             g.add(tid)
         check, t.exec_check = t.exec_check, None
@@ -752,6 +766,8 @@ class Supervisor:
         if hold and self._world is t:
             if kind & K_NOWAIT:
                 verify = self._send_dontwait(t, call, name)
+            elif kind & K_SEND:
+                verify = self._shared_table_send(t, call, name) or verify
             elif kind & K_CONNECT:
                 verify = self._connect_nowait(t, call) or verify
         if verify or hold or self.audit_results:
@@ -856,26 +872,50 @@ class Supervisor:
         """Sends of a task that is not alone may be decided on an address that
         another task could change before the kernel reads it (threats #11,
         #12, #18, #20, #33): such a send is decided and run with the whole jail
-        stopped (K_WORLD), and with MSG_DONTWAIT forced (K_NOWAIT) unless it
-        is on an inet socket (only an AF_UNIX receiver, maybe a stopped task,
-        makes a send wait).  Not needed (0) when alone, or on a TCP or AF_UNIX
-        stream socket without MSG_FASTOPEN, whose address the kernel does not
-        use, in a process whose fd table is its own (else another task could
-        put another socket under that fd number after this check)."""
+        stopped (K_WORLD), with MSG_DONTWAIT forced on an AF_UNIX datagram
+        socket (K_NOWAIT: only an AF_UNIX receiver, maybe a stopped task, makes
+        a datagram wait).  Not needed (0) when alone, or when the kernel
+        ignores the address (_address_ignored) and the fd table is the
+        process's own.  A shared table (threads, CLONE_FILES) could put another
+        socket under the fd number after this look: its socket is looked at
+        once the jail is stopped (_shared_table_send)."""
         if self._alone(t.tid):
             return 0
-        if args[SEND_FLAGS[name]] & MSG_FASTOPEN or t.tgid in self._shared_fds:
-            return K_WORLD | K_NOWAIT
+        if t.tgid in self._fd_tables:
+            return K_WORLD
+        sock = self._socket_of(t, args[0])
+        if _address_ignored(sock, args[SEND_FLAGS[name]]):
+            return 0
+        return K_WORLD | K_NOWAIT if sock[0] == socket.AF_UNIX else K_WORLD
+
+    def _shared_table_send(self, t: Tracee, call: TraceeCall, name: str) -> tuple | None:
+        """A send of a process that shares its fd table, held with the jail
+        stopped, where its socket can be looked at without a race.  If the kernel
+        ignores the address, the send may wait for a reader: the jail runs
+        again, but not the tasks sharing the fd table.  An AF_UNIX datagram
+        socket gets MSG_DONTWAIT (_send_dontwait)."""
+        sock = self._socket_of(t, call.args[0])
+        if _address_ignored(sock, call.args[SEND_FLAGS[name]]):
+            self._thaw(t, keep=self._shares_fds(t))
+            return None
+        return self._send_dontwait(t, call, name) if sock[0] == socket.AF_UNIX else None
+
+    def _shares_fds(self, t: Tracee):
+        """A test: does a task use t's fd table (a thread of t's process, or
+        in a process made with CLONE_FILES from it or its kin)?"""
+        table = self._fd_tables.get(t.tgid)
+        return lambda u: u.tgid == t.tgid or table is not None and self._fd_tables.get(u.tgid) == table
+
+    @staticmethod
+    def _socket_of(t: Tracee, fd: int) -> tuple:
+        """(family, type, protocol) of the task's socket fd; Nones if it is none."""
         from tracejail.supervisor import unixpeer
         try:
-            s = unixpeer.dup(t.tgid, args[0] & 0xFFFFFFFF)
+            s = unixpeer.dup(t.tgid, fd & 0xFFFFFFFF)
         except OSError:
-            return K_WORLD                                # not a socket: the call fails
+            return None, None, None
         try:
-            if s.type == socket.SOCK_STREAM and (s.family == socket.AF_UNIX
-                                                 or s.proto == socket.IPPROTO_TCP):
-                return 0
-            return K_WORLD | K_NOWAIT if s.family == socket.AF_UNIX else K_WORLD
+            return s.family, s.type, s.proto
         finally:
             s.close()
 
@@ -904,11 +944,8 @@ class Supervisor:
         stopped for a round trip, or for good if a stopped task's listener has a
         full backlog.  But its address only matters until the kernel has sent
         the SYN: it runs with O_NONBLOCK set on its file, and _connect_restarted
-        makes it again, blocking, once it is under way.  Only when the fd table
-        is the process's own (the fd cannot name another socket meanwhile).
+        makes it again, blocking, once it is under way (_connect_resumed).
         (dup of the socket, its file flags) for the exit stop, or None."""
-        if t.tgid in self._shared_fds:
-            return None
         from tracejail.supervisor import unixpeer
         try:
             s = unixpeer.dup(t.tgid, call.args[0] & 0xFFFFFFFF)
@@ -941,13 +978,17 @@ class Supervisor:
         pt.cont(t.tid)
         return True
 
-    @staticmethod
-    def _connect_resumed(t: Tracee, call: TraceeCall) -> bool:
+    def _connect_resumed(self, t: Tracee, call: TraceeCall) -> bool:
         """Is this the connect _connect_restarted made again, on the same socket?
-        Then it runs free: the kernel only waits for the handshake under way."""
+        Then it runs free: the kernel only waits for the handshake under way;
+        but the tasks sharing its fd table stay stopped until it returns (they
+        could put another socket under the fd number)."""
         mark, t.connecting = t.connecting, None
         if mark is None or mark[0] != call.args[0] & 0xFFFFFFFF:
             return False
+        if t.tgid in self._fd_tables:
+            shares = self._shares_fds(t)
+            self._freeze(t, tids=[u.tid for u in self.tracees.values() if shares(u)])
         try:
             return os.readlink(f"/proc/{t.tid}/fd/{mark[0]}") == f"socket:[{mark[1]}]"
         except OSError:
