@@ -43,15 +43,18 @@ a task that is not alone:
   (unixpeer.py); weak: a sibling thread may write to the socket between the
   connection and the check;
 - a send on a TCP or AF_UNIX stream socket without MSG_FASTOPEN runs free
-  (the kernel ignores its address) unless its fd table is shared (threads,
-  CLONE_FILES: another task could put another socket under the fd number);
+  (the kernel ignores its address); if its fd table is shared (threads,
+  CLONE_FILES: another task could put another socket under the fd number),
+  the socket is looked at with the jail stopped and only the tasks sharing
+  the table stay stopped while it runs (weak: a sibling thread reading the
+  other end of a full stream then hangs the jail until its time limit);
 - any other send or connect leaves nothing to check afterwards: it is
   decided and run with the whole jail stopped (a send: stopped before its
   first read, _send_plan; a connect: decided again once stopped).  A send on
-  an AF_UNIX socket runs with MSG_DONTWAIT forced, so that it cannot wait for
-  a stopped receiver, and is made again once the jail ran if it would have
-  blocked; a blocking TCP connect runs with O_NONBLOCK forced and is made
-  again, blocking and free, once under way (the kernel then ignores its
+  an AF_UNIX datagram socket runs with MSG_DONTWAIT forced, so that it
+  cannot wait for a stopped receiver, and is made again once the jail ran if
+  it would have blocked; a blocking TCP connect runs with O_NONBLOCK forced
+  and is made again, blocking, once under way (the kernel then ignores its
   address; the tasks sharing its fd table stay stopped until it returns).
 Writers outside the jail (host processes, another jail
 sharing a -B directory) are trusted.  An open
