@@ -725,18 +725,24 @@ class Supervisor(NetCalls):
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
         hold = t.frozen is not None and not free and not self._may_block(t, call, name)
+        keep = None           # while it runs, only these stay stopped (netcalls: shared fd tables)
         if hold and self._world is t:
+            # a network call run with a flag forced: verify is then what to put back
             if kind & K_NOWAIT:
                 verify = self._send_dontwait(t, call, name)
             elif kind & K_SEND:
-                verify = self._shared_table_send(t, call, name) or verify
+                how = self._shared_table_send(t, call, name)
+                if how.__class__ is tuple:
+                    verify = how
+                else:
+                    keep = how
             elif kind & K_CONNECT:
                 verify = self._connect_nowait(t, call) or verify
         if verify or hold or self.audit_results:
             t.pending = (call, v, mode, verify)
             pt.syscall(tid)
-            if t.frozen is not None and not hold:
-                self._thaw(t)             # a FIFO open may wait for a frozen task
+            if t.frozen is not None and (not hold or keep is not None):
+                self._thaw(t, keep)       # a FIFO open may wait for a frozen task
         else:
             self._log_call(t, call, v, mode, None, resume=True)
 

@@ -91,16 +91,16 @@ class NetCalls:
             return 0
         return HOLD | NOWAIT if sock[0] == socket.AF_UNIX else HOLD
 
-    def _shared_table_send(self, t: Tracee, call: TraceeCall, name: str) -> tuple | None:
+    def _shared_table_send(self, t: Tracee, call: TraceeCall, name: str):
         """A send of a process that shares its fd table, held with the jail
         stopped, where its socket can be looked at without a race.  If the kernel
         ignores the address, the send may wait for a reader: the jail runs
-        again, but not the tasks sharing the fd table.  An AF_UNIX datagram
-        socket gets MSG_DONTWAIT (_send_dontwait)."""
+        again while it does, but not the tasks sharing the fd table (returns
+        the test for those).  An AF_UNIX datagram socket gets MSG_DONTWAIT
+        (returns _send_dontwait's tuple).  Else None: the jail stays stopped."""
         sock = self._socket_of(t, call.args[0])
         if _address_ignored(sock, call.args[SEND_FLAGS[name]]):
-            self._thaw(t, keep=self._shares_fds(t))
-            return None
+            return self._shares_fds(t)
         return self._send_dontwait(t, call, name) if sock[0] == socket.AF_UNIX else None
 
     def _shares_fds(self, t: Tracee):
