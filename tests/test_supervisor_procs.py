@@ -398,49 +398,64 @@ static void *writer(void *a)
     struct msghdr h = {.msg_iov = &v, .msg_iovlen = 1};
     for (int i = 0; i < 64; i++)
         short_sends += sendmsg(sv[0], &h, 0) != (long)sizeof m;
+    close(sv[0]);
+    return 0;
+}
+static void *reader(void *a)
+{
+    (void)a;
+    usleep(300000);                    /* the writer fills the socket buffer meanwhile */
+    static char b[65536];
+    long got = 0, n;
+    while ((n = read(sv[1], b, sizeof b)) > 0)
+        got += n;
+    printf("GOT %ld\n", got);
     return 0;
 }
 int main(int argc, char **argv)
 {
+    const char *mode = argc > 1 ? argv[1] : "";
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) { perror("socketpair"); return 1; }
-    if (fork() == 0) {
-        close(sv[0]);
-        usleep(300000);                /* the writer fills the socket buffer meanwhile */
-        static char b[65536];
-        long got = 0, n;
-        while ((n = read(sv[1], b, sizeof b)) > 0)
-            got += n;
-        printf("GOT %ld\n", got);
-        return 0;
-    }
-    close(sv[1]);
-    if (argc > 1) {                    /* from a second thread: the fd table is shared */
-        pthread_t t;
-        pthread_create(&t, 0, writer, 0);
-        pthread_join(t, 0);
-    } else
+    pthread_t t;
+    if (!strcmp(mode, "reader-thread")) {          /* the reader is a thread of the writer */
+        pthread_create(&t, 0, reader, 0);
         writer(0);
-    close(sv[0]);
-    wait(0);
+        pthread_join(t, 0);
+    } else {
+        if (fork() == 0) {
+            close(sv[0]);
+            reader(0);
+            return 0;
+        }
+        close(sv[1]);
+        if (!strcmp(mode, "writer-thread")) {      /* from a second thread: the fd table is shared */
+            pthread_create(&t, 0, writer, 0);
+            pthread_join(t, 0);
+        } else
+            writer(0);
+        wait(0);
+    }
+    fflush(stdout);
     printf("SHORT %ld\n", short_sends);
     return 0;
 }
 """
 
 
-@pytest.mark.parametrize("thread", [False, True], ids=["process", "thread"])
-def test_stream_sendmsg_to_a_sibling_process_finishes(tj, cc, thread):
+@pytest.mark.parametrize("mode", ["process", "writer-thread", "reader-thread"])
+def test_stream_sendmsg_waiting_for_a_reader_finishes(tj, cc, mode):
     """The default policy decides every sendmsg on its msghdr; a task that is
     not alone has such a send run with the whole jail stopped, unless the
     socket is a stream socket, whose address the kernel does not use: then
     only the tasks sharing its fd table stay stopped (from a thread: its
-    process's other threads).  Here the send waits for the other process to
-    read (a full socket buffer): holding the reader would hang the jail until
-    its time limit.  Every send is whole (no MSG_DONTWAIT on a stream)."""
+    process's other threads), and those too once the send sleeps inside the
+    kernel (it has taken its fd by then).  Here the send waits for a reader
+    (a full socket buffer): another process, or a thread of the writer.
+    Holding the reader would hang the jail until its time limit.  Every send
+    is whole (no MSG_DONTWAIT on a stream)."""
     prog = cc(STREAM_PAIR, "-lpthread")
     r = tj("run", "-q", "--no-report", "-R", "/lib", "-R", "/lib64", "-R", "/usr",
-           "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}",
-           *(["thread"] if thread else []), timeout=60)
+           "-R", f"{prog.parent}:/prog", "-t", "20", "--", f"/prog/{prog.name}", mode, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == ["GOT", str(64 * 65536), "SHORT", "0"], r.stdout + r.stderr
 

@@ -14,7 +14,9 @@ TOCTOU (threats #11-13, #18): the policy decides on a snapshot of memory
 and of the file tree.  Defences:
 - before the first argument read, every other thread of the tracee's
   process is stopped (PTRACE_INTERRUPT) and stays stopped until the held
-  syscall's exit stop, so the bytes checked are the bytes the kernel copies;
+  syscall's exit stop, so the bytes checked are the bytes the kernel copies
+  (a thread created just before, whose first stop comes later, is held
+  then: _holder_of);
 - an allowed open whose verdict read a path is stopped again at syscall exit
   and the fd the kernel returned is re-decided on its real path (a changed
   answer kills the jail), unless the task is alone in the jail by the
@@ -115,6 +117,20 @@ def _wait_stop(tid: int, limit: float = 0.02) -> tuple[int, int]:
             pause = min(pause * 2, 0.002)
 
 
+KEEP_POLL = 0.001    # seconds between looks while a held call keeps tasks stopped
+
+
+def _asleep_in(tid: int, nr: int) -> bool:
+    """Is the task asleep (interruptibly: waiting, not faulting) inside syscall nr?"""
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        with open(f"/proc/{tid}/syscall", "rb") as f:
+            return state == b"S" and f.read().split(b" ", 1)[0] == b"%d" % nr
+    except (OSError, IndexError):
+        return False
+
+
 # Set-up of memory the kernel writes asynchronously (AIO rings and O_DIRECT
 # reads, io_uring, perf and bpf ring buffers, userfaultfd).  The runner has
 # them routed here whenever the policy may allow them: once one is allowed,
@@ -193,6 +209,7 @@ class Supervisor(NetCalls):
         self._deciders: dict = {}           # nr -> the policy's decision function (x86_64)
         self._memo: dict = {}               # see _memo_decide
         self._fd_tables: dict[int, int] = {}  # tgid/tid -> fd-table group, if another task shares it
+        self._keeping: dict = {}   # Tracee -> since when its held call keeps tasks it may wait for
         self.inject = None
         specs = getattr(config, "inject", None)
         if specs:
@@ -282,7 +299,12 @@ class Supervisor(NetCalls):
         # ECHILD: the caller may have children of its own that are none of ours)
         while self.outcome is None or tracees:
             try:
-                wpid, status = waitpid(-1, wall)
+                if self._keeping:
+                    wpid, status = self._timed_wait()
+                    if not wpid:
+                        continue
+                else:
+                    wpid, status = waitpid(-1, wall)
             except ChildProcessError:
                 break
             if status >> 8 == SECCOMP_STOP:
@@ -298,10 +320,12 @@ class Supervisor(NetCalls):
                     pt.cont(wpid)      # a SIGKILLed task may sit in PTRACE_EVENT_EXIT stop (TRACEEXIT)
                     continue
                 t = tracees.get(wpid)
+                w = None
                 if t is None:
                     # first stop of a new task (may arrive before the parent's fork event)
                     t = self._new_tracee(wpid)
-                w = t.frozen_by or self._world
+                    w = self._holder_of(t)
+                w = t.frozen_by or self._world or w
                 if w is not None and t is not w and t.held is None:
                     t.held = status                       # a late stop: stays stopped too
                     if t.frozen_by is None:
@@ -402,13 +426,17 @@ class Supervisor(NetCalls):
 
     def _thaw(self, t: Tracee, keep=None) -> None:
         """Resume the tasks t's held call stopped; ``keep(u)`` true: u stays
-        stopped (and t's) until the next _thaw(t)."""
+        stopped (and t's) until the next _thaw(t), or until t is found asleep
+        inside its call (_timed_wait)."""
         if self._world is t:
             self._world = None
         frozen, t.frozen = t.frozen, None
+        self._keeping.pop(t, None)
         if keep is not None and frozen:
-            t.frozen = [u for u in frozen if keep(u)]
+            t.frozen = [u for u in frozen if keep(u)] or None
             frozen = [u for u in frozen if not keep(u)]
+            if t.frozen:
+                self._keeping[t] = time.monotonic()
         for i, u in enumerate(frozen or ()):
             w = self._world
             if w is not None:
@@ -422,6 +450,36 @@ class Supervisor(NetCalls):
             status, u.held = u.held, None
             if status is not None and not self.killing and self.tracees.get(u.tid) is u:
                 self._dispatch(u, status)
+
+    def _holder_of(self, t: Tracee) -> Tracee | None:
+        """The task whose held call keeps t's kin stopped: a thread of t's
+        process (its thread group), or a network call keeping the sharers of
+        t's fd table.  A new task was not there to be stopped with them, but
+        its first stop is held the same (it could change what was decided on)."""
+        for tid in self.groups.get(t.tgid, ()):
+            u = self.tracees.get(tid)
+            if u is not None and u is not t and u.frozen is not None:
+                return u
+        for h in self._keeping:
+            if self._shares_fds(h)(t):
+                return h
+        return None
+
+    def _timed_wait(self) -> tuple[int, int]:
+        """waitpid(-1) while a held call keeps tasks stopped that it may wait
+        for (netcalls: the sharers of its fd table): a short poll.  A holder
+        found asleep inside its call has taken its fd and its arguments by then
+        (the kernel takes them before it waits), so the tasks it keeps resume:
+        a thread reading the other end of a full stream can then drain it."""
+        wpid, status = os.waitpid(-1, pt.WALL | os.WNOHANG)
+        if wpid:
+            return wpid, status
+        time.sleep(KEEP_POLL)
+        now = time.monotonic()
+        for t, since in list(self._keeping.items()):
+            if now - since >= KEEP_POLL and t.pending is not None and _asleep_in(t.tid, t.pending[0].nr):
+                self._thaw(t)
+        return 0, 0
 
     def _fault_kills_init(self, t: Tracee, sig: int) -> bool:
         """A kernel-sent fault in the jail's pid-namespace init (the command).

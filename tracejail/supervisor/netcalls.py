@@ -13,8 +13,9 @@ it; a task alone in the jail needs nothing more.  For a task that is not alone:
   (the kernel ignores its address); if its fd table is shared (threads,
   CLONE_FILES: another task could put another socket under the fd number),
   the socket is looked at with the jail stopped and only the tasks sharing
-  the table stay stopped while it runs (weak: a sibling thread reading the
-  other end of a full stream then hangs the jail until its time limit);
+  the table stay stopped while it runs, until it sleeps inside the kernel
+  (it has taken its fd by then: Supervisor._timed_wait), so that a sibling
+  thread reading the other end of a full stream can drain it;
 - any other send or connect leaves nothing to check afterwards: it is
   decided and run with the whole jail stopped (a send: stopped before its
   first read, _send_plan; a connect: decided again once stopped).  A send on
@@ -22,7 +23,8 @@ it; a task alone in the jail needs nothing more.  For a task that is not alone:
   cannot wait for a stopped receiver, and is made again once the jail ran if
   it would have blocked; a blocking TCP connect runs with O_NONBLOCK forced
   and is made again, blocking, once under way (the kernel then ignores its
-  address; the tasks sharing its fd table stay stopped until it returns).
+  address; the tasks sharing its fd table stay stopped until it returns or
+  sleeps inside the kernel).
 
 Processes that share an fd table (threads, CLONE_FILES) are grouped at their
 clone event (kcmp KCMP_FILES): Supervisor._fd_tables.  NetCalls is a part of
@@ -34,6 +36,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 
 from tracejail.jail import libc
 from tracejail.supervisor import ptrace_api as pt
@@ -190,6 +193,8 @@ class NetCalls:
         if t.tgid in self._fd_tables:
             shares = self._shares_fds(t)
             self._freeze(t, tids=[u.tid for u in self.tracees.values() if shares(u)])
+            if t.frozen:
+                self._keeping[t] = time.monotonic()       # released once it waits (_timed_wait)
         try:
             return os.readlink(f"/proc/{t.tid}/fd/{mark[0]}") == f"socket:[{mark[1]}]"
         except OSError:
