@@ -470,16 +470,24 @@ class Supervisor(NetCalls):
         for (netcalls: the sharers of its fd table): a short poll.  A holder
         found asleep inside its call has taken its fd and its arguments by then
         (the kernel takes them before it waits), so the tasks it keeps resume:
-        a thread reading the other end of a full stream can then drain it."""
-        wpid, status = os.waitpid(-1, pt.WALL | os.WNOHANG)
-        if wpid:
-            return wpid, status
-        time.sleep(KEEP_POLL)
-        now = time.monotonic()
-        for t, since in list(self._keeping.items()):
-            if now - since >= KEEP_POLL and t.pending is not None and _asleep_in(t.tid, t.pending[0].nr):
-                self._thaw(t)
-        return 0, 0
+        a thread reading the other end of a full stream can then drain it.
+        The first KEEP_POLL seconds of a hold are polled without sleeping: most
+        held calls return within microseconds."""
+        while True:
+            wpid, status = os.waitpid(-1, pt.WALL | os.WNOHANG)
+            if wpid:
+                return wpid, status
+            now = time.monotonic()
+            if now - min(self._keeping.values()) < KEEP_POLL:
+                os.sched_yield()
+                continue
+            for t, since in list(self._keeping.items()):
+                if now - since >= KEEP_POLL and t.pending is not None and \
+                        _asleep_in(t.tid, t.pending[0].nr):
+                    self._thaw(t)
+            if not self._keeping:
+                return 0, 0
+            time.sleep(KEEP_POLL)
 
     def _fault_kills_init(self, t: Tracee, sig: int) -> bool:
         """A kernel-sent fault in the jail's pid-namespace init (the command).
