@@ -70,7 +70,6 @@ def same_fds(tid: int, other: int) -> bool:
         return e.errno != errno.ESRCH
 
 
-
 class NetCalls:
     """Supervisor methods for network calls (see the module docstring)."""
 
