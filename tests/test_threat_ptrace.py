@@ -317,22 +317,26 @@ class _HostSockets:
 
 
 class _Greeters(_HostSockets):
-    """Listening sockets that greet every connection with a line and keep it
-    open until the client closes it."""
+    """Listening sockets that greet every connection with a line, keep it open
+    until the client closes it, and keep what clients send (``got``: path -> bytes)."""
 
     def __init__(self, socks: dict):
-        super().__init__(socks, socket.SOCK_STREAM)
+        self.got = {str(p): b"" for p in socks}
+        super().__init__({p: (str(p), g) for p, g in socks.items()}, socket.SOCK_STREAM)
 
     def _ready(self, key):
         import selectors
-        if key.data is None:                          # a connection: closed by the client?
-            if not key.fileobj.recv(64):
+        if isinstance(key.data, str):                 # a connection to listener key.data
+            data = key.fileobj.recv(4096)
+            if data:
+                self.got[key.data] += data
+            else:                                     # closed by the client
                 self.sel.unregister(key.fileobj)
                 key.fileobj.close()
             return
         c, _ = key.fileobj.accept()
-        c.sendall(key.data)
-        self.sel.register(c, selectors.EVENT_READ, None)
+        c.sendall(key.data[1])
+        self.sel.register(c, selectors.EVENT_READ, key.data[0])
 
 
 class _DgramSinks(_HostSockets):
@@ -390,6 +394,30 @@ def test_c18_symlink_swap_race_on_unix_connect(tm_cc, tmp_path_factory):
             assert r.rc == 0, str(r)
             m = re.search(r"STATS iters=(\d+) ok=(\d+) denied=(\d+)", r.out)
             assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, f"race not exercised\n{r}"
+
+
+@pytest.mark.parametrize("mode", ["unixleak", "unixleakproc"], ids=["thread", "clone_files"])
+def test_c18_nothing_reaches_a_swapped_in_unix_socket_before_the_check(tm_cc, tmp_path_factory, mode):
+    """As above, while a second thread (or a process sharing memory and the fd
+    table) keeps sending on the socket being connected: the connect runs with
+    the rest of the jail stopped until its peer is checked, so no byte reaches
+    the forbidden socket (the jail is killed first, or the connect went to the
+    allowed one)."""
+    first = ("  ALLOW { renameat2 }\n"
+             '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/forbidden" } }\n'
+             '  ALLOW { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path under "/data/allowed" } }\n')
+    runs, servers = _swap_runs(tm_cc, tmp_path_factory, mode, first, lambda d: _Greeters(
+        {d / "allowed" / "sock": b"ALLOWED-OK\n", d / "forbidden" / "sock": (CANARY + "\n").encode()}))
+    reached = 0
+    for r, srv in zip(runs, servers):
+        got = {k.rsplit("/", 2)[1]: v for k, v in srv.got.items()}
+        assert b"LEAK" not in got["forbidden"], f"{got['forbidden'][:40]!r}\n{r}"
+        no_traceback(r)
+        assert r.rc in (0, KILLED), str(r)
+        if r.rc == KILLED:
+            assert "connected to a socket other than /data/allowed/sock" in r.err, str(r)
+        reached += b"LEAK" in got["allowed"]
+    assert reached, "the sending thread never got a byte through: race not exercised"
 
 
 def test_c18_symlink_swap_race_on_unix_datagrams(tm_cc, tmp_path_factory):

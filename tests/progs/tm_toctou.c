@@ -18,10 +18,14 @@
  * connects to /tmp/sa/sock; ALLOWED/sock and FORBIDDEN/sock are listening
  * sockets that greet with a line; "ESCAPED" if the FORBIDDEN one (its greeting
  * holds the canary) is ever reached.
+ * Mode "unixleak" / "unixleakproc": as unixswap, while a second thread (or a
+ * CLONE_VM|CLONE_FILES process) keeps sending "LEAK" on the socket being
+ * connected; the host side watches whether FORBIDDEN/sock ever receives it (it
+ * must not: the connect is checked before anyone else runs).
  * Mode "dgramswap" (C18/C20 for datagrams): the same swapper while the main
  * process sends datagrams to /tmp/sa/dsock, by sendto, sendmsg and sendmmsg in turn; the
  * host side watches whether FORBIDDEN/dsock ever receives one.
- * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|unixswap|dgramswap|fdswap
+ * Usage: tm_toctou thread|shared|vm|swap|unlinkswap|truncswap|unixswap|unixleak|unixleakproc|dgramswap|fdswap
  *        SECONDS ALLOWED FORBIDDEN */
 #include "tm_common.h"
 #include <pthread.h>
@@ -118,6 +122,33 @@ static int connect_try(void)
     return 1;
 }
 
+static volatile int connecting = -1;
+
+static void *leaker(void *arg)
+{
+    (void)arg;
+    for (;;) {                         /* until the process exits */
+        int fd = connecting;
+        if (fd >= 0) send(fd, "LEAK", 4, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    return NULL;
+}
+
+static int leak_proc(void *arg) { leaker(arg); return 0; }
+
+static int leak_try(void)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, "/tmp/sa/sock");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0) return 0;
+    connecting = s;
+    int r = connect(s, (struct sockaddr *)&a, sizeof a);
+    connecting = -1;
+    close(s);
+    return r == 0;
+}
+
 static int dgram_try(void)
 {
     static int s = -1, turn;
@@ -212,6 +243,16 @@ int main(int argc, char **argv)
         return swap_rounds(secs, connect_try);
     else if (!strcmp(mode, "dgramswap"))
         return swap_rounds(secs, dgram_try);
+    else if (!strcmp(mode, "unixleak")) {
+        pthread_create(&t, NULL, leaker, NULL);
+        return swap_rounds(secs, leak_try);
+    }
+    else if (!strcmp(mode, "unixleakproc")) {
+        pid_t l = clone(leak_proc, stack + sizeof stack, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+        int r = swap_rounds(secs, leak_try);
+        kill(l, SIGKILL);
+        return r;
+    }
     else { say("usage: unknown mode %s\n", mode); return 2; }
     long ok = 0, denied = 0, other = 0, iters = 0;
     double end = now() + secs;

@@ -757,11 +757,13 @@ class Supervisor(NetCalls):
             v = self._memo_decide(call, name)
         else:
             v = self._decide(call)
-        free = False          # an AF_UNIX connect, checked at its exit instead
+        unix = False          # an AF_UNIX connect, checked at its exit (netcalls)
         if kind & K_CONNECT and v.action in ALLOWING and call.read_memory() \
                 and not self._alone(tid):
-            free = self._unix_connect(call)
-            if not free and not self._connect_resumed(t, call):
+            unix = self._unix_connect(call)
+            if unix:
+                self._stop_until_it_waits(t)
+            elif not self._connect_resumed(t, call):
                 call, v = self._connect_decided_stopped(t, call)
         mode = None
         if v.action not in ALLOWING:
@@ -796,12 +798,12 @@ class Supervisor(NetCalls):
         # whose first stop is still queued behind the opener's stops).
         # ...and an AF_UNIX connect on its peer (_connect_as_decided)
         verify = (kind & K_OPEN and call.resolved is not None and not self._alone(tid)
-                  or kind & K_CONNECT and free)
+                  or unix)
         if kind & K_EXEC:
             t.exec_check = (call, v) if call.resolved is not None else None
             if self.audit is not None:
                 self._decoded(call)   # audit: cache argv now, a successful exec frees that memory
-        hold = t.frozen is not None and not free and not self._may_block(t, call, name)
+        hold = t.frozen is not None and not self._may_block(t, call, name)
         keep = None           # while it runs, only these stay stopped (netcalls: shared fd tables)
         if hold and self._world is t:
             # a network call run with a flag forced: verify is then what to put back

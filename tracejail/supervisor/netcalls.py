@@ -4,11 +4,12 @@ their verdicts hold against races (threats #33 with #11, #12, #18, #20).
 A verdict on an address read from memory holds only if no other task can
 change the address, or the file a socket path names, before the kernel reads
 it; a task alone in the jail needs nothing more.  For a task that is not alone:
-- an AF_UNIX connect runs free (it may wait for an accept by a task that a
-  stopped jail would hold) and is checked at its exit on its peer: the
-  socket file the peer is bound to (sock_diag), or its abstract name
-  (unixpeer.py); weak: a sibling thread may write to the socket between the
-  connection and the check;
+- an AF_UNIX connect is checked at its exit on its peer: the socket file the
+  peer is bound to (sock_diag), or its abstract name (unixpeer.py).  It runs
+  with the jail stopped, so that no other task writes to the socket between
+  the connection and the check, until it sleeps inside the kernel (it may
+  wait for an accept by a stopped task; weak: a connect that waited is
+  checked after the jail ran again);
 - a send on a TCP or AF_UNIX stream socket without MSG_FASTOPEN runs free
   (the kernel ignores its address); if its fd table is shared (threads,
   CLONE_FILES: another task could put another socket under the fd number),
@@ -125,14 +126,23 @@ class NetCalls:
 
     @staticmethod
     def _unix_connect(call: TraceeCall) -> bool:
-        """A connect to an AF_UNIX name may wait for an accept by a task the
-        jail's stopping would hold: it runs free, and its peer is checked at
-        its exit (_connect_as_decided)."""
+        """A connect to an AF_UNIX name: its peer is checked at its exit
+        (_connect_as_decided), and it runs with the jail stopped only until it
+        waits (_stop_until_it_waits)."""
         try:
             sa = call.sockaddr(1, 2)
         except ArgFault:
             return False
         return sa.family == "AF_UNIX" and bool(sa.address)
+
+    def _stop_until_it_waits(self, t: Tracee) -> None:
+        """Run t's call with the whole jail stopped until it returns, or until it
+        sleeps inside the kernel (Supervisor._timed_wait): an AF_UNIX connect
+        may wait for an accept by a task that is stopped.  Until then no other
+        task can write to the socket (a dup of it, a sibling thread) once it is
+        connected and before its peer is checked."""
+        self._freeze(t, world=True)
+        self._keeping[t] = time.monotonic()
 
     def _connect_decided_stopped(self, t: Tracee, call: TraceeCall):
         """Any other connect of a task that is not alone, decided on an address
