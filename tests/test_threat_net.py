@@ -90,7 +90,7 @@ def test_e33_default_policy_network_rule_holds_on_host_network(tj, tm_cc):
         tcp.close()
 
 
-@pytest.mark.parametrize("mode", ["inet", "abstract", "fdthread", "fdproc"])
+@pytest.mark.parametrize("mode", ["inet", "abstract", "fdthread", "fdproc", "connproc"])
 def test_e33_address_flipped_by_another_process(tj, tm_cc, net_policy, tmp_path, mode):
     """#12 + #33: a forked process flips the address in a shared page between an
     allowed and a forbidden one while the main process sends to it (UDP
@@ -101,7 +101,9 @@ def test_e33_address_flipped_by_another_process(tj, tm_cc, net_policy, tmp_path,
     the fd between a TCP socket (whose sends ignore the address, so they
     would run free) and a UDP socket.  The forbidden socket never gets a
     datagram or a connection, and the race is exercised (some calls allowed,
-    some refused)."""
+    some refused).  connproc: the same with blocking TCP connects, which the
+    supervisor makes again once under way (when the kernel ignores the address),
+    while the other process puts a fresh socket under the fd."""
     pol = net_policy if mode != "abstract" else prepend_policy(
         tmp_path, '  ERRNO(13) { connect(fd, addr, addrlen) { sockaddr(addr, addrlen).path == "@tm-bad_" } }\n',
         "abstract.policy")

@@ -3,13 +3,16 @@
  * passes to sendto / sendmsg / connect between an allowed and a forbidden one.
  * The main process listens on both itself; "ESCAPED" if the forbidden socket
  * ever receives a datagram or a connection.
- * Usage: tm_netflip inet|abstract|fdthread|fdproc SECONDS GOODPORT BADPORT
+ * Usage: tm_netflip inet|abstract|fdthread|fdproc|connproc SECONDS GOODPORT BADPORT
  *   inet: 127.0.0.1:GOODPORT vs :BADPORT (UDP sendto, sendmsg; TCP connect in turn)
  *   abstract: connect to @tm-good vs @tm-bad (the ports are ignored)
  *   fdthread, fdproc: sendmsg on fd 20, which a thread (or a CLONE_VM|CLONE_FILES
  *     process) keeps switching between a TCP socket connected to GOODPORT (whose
  *     sends ignore the address) and a UDP socket, while it also switches
- *     msg_name between none and 127.0.0.1:BADPORT */
+ *     msg_name between none and 127.0.0.1:BADPORT
+ *   connproc: blocking TCP connects on fd 20 (a connect the supervisor makes again
+ *     once under way, ignoring its address), while a CLONE_VM|CLONE_FILES process
+ *     keeps putting a fresh socket under fd 20 and flipping the address to BADPORT */
 #include "tm_common.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -116,11 +119,69 @@ static int fdswap(int proc, double end, int goodport, int badport)
     return 0;
 }
 
+static struct sockaddr_in *caddr, cgood, cbad;
+static volatile int cconnecting = -1;
+
+static int connflipper(void *arg)
+{
+    (void)arg;
+    volatile struct sockaddr_in *a = caddr;
+    while (!*fstop) {
+        int fresh = socket(AF_INET, SOCK_STREAM, 0), cur = cconnecting;
+        dup2(fresh, 20);
+        a->sin_port = cbad.sin_port;
+        for (volatile int i = 0; i < 500; i++) {}
+        a->sin_port = cgood.sin_port;
+        if (cur >= 0) dup2(cur, 20);
+        close(fresh);
+    }
+    return 0;
+}
+
+static int connswap(double end, int goodport, int badport)
+{
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    caddr = (struct sockaddr_in *)page;
+    fstop = (volatile int *)(page + 1024);
+    cgood = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(goodport)};
+    cgood.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cbad = cgood;
+    cbad.sin_port = htons(badport);
+    *caddr = cgood;
+    int lis = bound(SOCK_STREAM, (void *)&cgood, sizeof cgood), bad = bound(SOCK_STREAM, (void *)&cbad, sizeof cbad);
+    static char stack[65536];
+    pid_t c = clone(connflipper, stack + sizeof stack, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+    long iters = 0, ok = 0, denied = 0;
+    while (now() < end) {
+        iters++;
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        cconnecting = s;
+        dup2(s, 20);
+        if (connect(20, (void *)caddr, sizeof cgood) == 0) ok++; else denied++;
+        cconnecting = -1;
+        close(20);
+        close(s);
+        int x;
+        while ((x = accept(lis, 0, 0)) >= 0) close(x);
+        if ((x = accept(bad, 0, 0)) >= 0) {
+            say("ESCAPED toctou after %ld tries: the forbidden address was reached\n", iters);
+            break;
+        }
+    }
+    *fstop = 1;
+    waitpid(c, NULL, __WALL);
+    say("STATS iters=%ld ok=%ld denied=%ld other=0\n", iters, ok, denied);
+    say("DONE\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) { say("usage: tm_netflip inet|abstract SECONDS GOODPORT BADPORT\n"); return 2; }
     int abstract = !strcmp(argv[1], "abstract");
     double end = now() + atof(argv[2]);
+    if (!strcmp(argv[1], "connproc"))
+        return connswap(end, atoi(argv[3]), atoi(argv[4]));
     if (!strncmp(argv[1], "fd", 2))
         return fdswap(!strcmp(argv[1], "fdproc"), end, atoi(argv[3]), atoi(argv[4]));
     union { struct sockaddr_in in; struct sockaddr_un un; } good, bad, *shared;
