@@ -731,10 +731,14 @@ class Supervisor(NetCalls):
         call = TraceeCall(tid, t.resolver, nr, "x86_64", name, args)
         if self._solo != tid:                             # a lone task has no one to freeze
             if kind & K_SEND:
-                plan = self._send_plan(t, name, args)
+                plan = self._send_plan(t, name, args)     # 0 when alone: it asks _alone itself
                 if plan & HOLD:
                     kind |= K_WORLD | (K_NOWAIT if plan & NOWAIT else 0)
-            if (kind & K_WORLD or kind & K_OPEN and changes_on_open(name, args)) and not self._alone(tid):
+                world = plan & HOLD
+            else:
+                world = (kind & K_WORLD or kind & K_OPEN and changes_on_open(name, args)) \
+                    and not self._alone(tid)
+            if world:
                 call.before_read = lambda: self._freeze(t, world=True)
             elif not kind & K_EXEC:
                 g = self.groups.get(t.tgid)

@@ -135,14 +135,15 @@ class NetCalls:
             return False
         return sa.family == "AF_UNIX" and bool(sa.address)
 
-    def _stop_until_it_waits(self, t: Tracee) -> None:
-        """Run t's call with the whole jail stopped until it returns, or until it
-        sleeps inside the kernel (Supervisor._timed_wait): an AF_UNIX connect
-        may wait for an accept by a task that is stopped.  Until then no other
-        task can write to the socket (a dup of it, a sibling thread) once it is
-        connected and before its peer is checked."""
-        self._freeze(t, world=True)
-        self._keeping[t] = time.monotonic()
+    def _stop_until_it_waits(self, t: Tracee, tids=None) -> None:
+        """Run t's call with the whole jail (or the tasks ``tids``) stopped until
+        it returns, or until it sleeps inside the kernel (Supervisor._timed_wait):
+        an AF_UNIX connect may wait for an accept by a task that is stopped.
+        Until then no other task can write to the socket (a dup of it, a sibling
+        thread) once it is connected and before its peer is checked."""
+        self._freeze(t, world=tids is None, tids=tids)
+        if t.frozen:
+            self._keeping[t] = time.monotonic()
 
     def _connect_decided_stopped(self, t: Tracee, call: TraceeCall):
         """Any other connect of a task that is not alone, decided on an address
@@ -201,9 +202,7 @@ class NetCalls:
             return False
         if t.tgid in self._fd_tables:
             shares = self._shares_fds(t)
-            self._freeze(t, tids=[u.tid for u in self.tracees.values() if shares(u)])
-            if t.frozen:
-                self._keeping[t] = time.monotonic()       # released once it waits (_timed_wait)
+            self._stop_until_it_waits(t, [u.tid for u in self.tracees.values() if shares(u)])
         try:
             return os.readlink(f"/proc/{t.tid}/fd/{mark[0]}") == f"socket:[{mark[1]}]"
         except OSError:

@@ -180,23 +180,30 @@ def set_arg(pid: int, i: int, value: int, restart_nr: int | None = None) -> None
     afterwards).  ``restart_nr`` (exit stop only): also rewind to the 2-byte
     ``syscall`` instruction with rax = that number, so the tracee makes the
     call again when resumed (as the kernel's own restarts do)."""
-    if _ptrace_hot(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
-        raise _fail("PTRACE_GETREGS", pid)
+    _get_regs(pid)
     setattr(regs, _ARG_REGS[i], value & 0xFFFFFFFFFFFFFFFF)
     if restart_nr is not None:
         regs.rip -= 2
         regs.rax = restart_nr
-    if _ptrace_hot(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
-        raise _fail("PTRACE_SETREGS", pid)
+    _set_regs(pid)
 
 
 def _set_rax(pid: int, retval: int, skip: bool = False) -> None:
-    if _ptrace(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
-        raise _fail("PTRACE_GETREGS", pid)
+    _get_regs(pid)
     if skip:
         regs.orig_rax = 0xFFFFFFFFFFFFFFFF
     regs.rax = retval & 0xFFFFFFFFFFFFFFFF
-    if _ptrace(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
+    _set_regs(pid)
+
+
+def _get_regs(pid: int) -> None:
+    """Fill the shared ``regs`` from the stopped tracee (PTRACE_GETREGS)."""
+    if _ptrace_hot(PTRACE_GETREGS, pid, None, _regs_ref) != 0:
+        raise _fail("PTRACE_GETREGS", pid)
+
+
+def _set_regs(pid: int) -> None:
+    if _ptrace_hot(PTRACE_SETREGS, pid, None, _regs_ref) != 0:
         raise _fail("PTRACE_SETREGS", pid)
 
 
