@@ -443,11 +443,12 @@ class Supervisor(NetCalls):
             self._world = None
         frozen, t.frozen = t.frozen, None
         self._keeping.pop(t, None)
-        if keep is not None and frozen:
-            t.frozen = [u for u in frozen if keep(u)] or None
-            frozen = [u for u in frozen if not keep(u)]
-            if t.frozen:
-                self._keeping[t] = time.monotonic()
+        if keep is not None:
+            # kept even if empty: a sharer whose first stop is still queued joins
+            # it when it comes (_holder_of), and is released with the others
+            t.frozen = [u for u in frozen or () if keep(u)]
+            frozen = [u for u in frozen or () if not keep(u)]
+            self._keeping[t] = time.monotonic()
         for i, u in enumerate(frozen or ()):
             w = self._world
             if w is not None:

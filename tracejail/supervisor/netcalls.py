@@ -142,8 +142,9 @@ class NetCalls:
         Until then no other task can write to the socket (a dup of it, a sibling
         thread) once it is connected and before its peer is checked."""
         self._freeze(t, world=tids is None, tids=tids)
-        if t.frozen:
-            self._keeping[t] = time.monotonic()
+        # even if no one was stopped: a task whose first stop is still queued
+        # joins the hold when it comes (_holder_of), and must be released too
+        self._keeping[t] = time.monotonic()
 
     def _connect_decided_stopped(self, t: Tracee, call: TraceeCall):
         """Any other connect of a task that is not alone, decided on an address
